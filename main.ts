@@ -1,0 +1,84 @@
+/**
+ * The composition root: reads the configuration, builds the dependencies, starts the server
+ * and stops it in order on SIGTERM/SIGINT. Nothing else in the project has top-level side
+ * effects.
+ *
+ * @module
+ */
+import type { Model } from "./src/analysis/model.ts";
+import type { Authenticator } from "./src/auth/authenticator.ts";
+import { NoAuthenticator } from "./src/auth/none.ts";
+import { type Config, ConfigError, loadConfig } from "./src/config.ts";
+import { createLogger } from "./src/log.ts";
+import { OfflineModel } from "./src/models/offline.ts";
+import { SessionRegistry } from "./src/server/registry.ts";
+import { startServer } from "./src/server/server.ts";
+
+function buildModel(config: Config): Model {
+  switch (config.modelProvider) {
+    case "offline":
+      return new OfflineModel();
+    default:
+      // loadConfig refuses the providers this build does not have.
+      throw new ConfigError([`MODEL_PROVIDER=${config.modelProvider} is not available`]);
+  }
+}
+
+function buildAuthenticator(config: Config): Authenticator {
+  switch (config.authMode) {
+    case "none":
+      return new NoAuthenticator();
+    default:
+      throw new ConfigError([`AUTH_MODE=${config.authMode} is not available`]);
+  }
+}
+
+function main(): void {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const line of err.lines) console.error(`proactive: configuration error: ${line}`);
+    Deno.exit(1);
+  }
+  const log = createLogger({ level: config.logLevel });
+  const model = buildModel(config);
+  const registry = new SessionRegistry();
+  const server = startServer({
+    hostname: config.host,
+    port: config.port,
+    model,
+    authenticator: buildAuthenticator(config),
+    registry,
+    log,
+    maxSessions: config.maxSessions,
+    limits: {
+      analysisTimeoutMs: config.analysisTimeoutMs,
+      modelCallTimeoutMs: config.modelCallTimeoutMs,
+      toolResultTimeoutMs: config.toolResultTimeoutMs,
+      maxMessageBytes: config.maxMessageBytes,
+      maxPendingFrames: config.maxPendingFrames,
+    },
+    onListen: (addr) =>
+      log.info("listening", {
+        url: `http://${addr.hostname}:${addr.port}`,
+        model: model.name,
+        auth: config.authMode,
+      }),
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, sessions: registry.size });
+    await server.shutdown();
+    log.info("stopped");
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+}
+
+if (import.meta.main) main();

@@ -1,0 +1,272 @@
+/**
+ * The analysis loop of protocol.md §5 as a pure async generator.
+ *
+ * It yields zero or more `tool_call` events and then exactly one `terminal` event. The
+ * session answers each `tool_call` with `next(result)`: the matching `tool_result`, or
+ * `undefined` when the event's `signal` aborted first. When the caller's `signal` aborts
+ * (the client went away) the generator simply returns: there is nobody to answer.
+ *
+ * Deadlines are signals, one per scope: the frame (`analysisTimeoutMs`), each model call
+ * (`modelCallTimeoutMs`) and each tool wait (`toolResultTimeoutMs`). Which one fired is read
+ * from our own signals, never from the error a library threw.
+ *
+ * @module
+ */
+import type {
+  AnalysisOutcome,
+  ServerError,
+  ToolCallRequest,
+  ToolResult,
+  Usage,
+} from "../protocol/messages.ts";
+import {
+  type AnalysisRequest,
+  coerceExtractedTask,
+  coerceString,
+  type FunctionCall,
+  LIMITS,
+  type Model,
+  ModelError,
+  type ModelReply,
+  type Turn,
+} from "./model.ts";
+import { formatToolResponse, isSearchTool } from "./tools.ts";
+
+/** Options of {@link analyzeFrame}. */
+export interface AnalyzeFrameOptions {
+  model: Model;
+  /** Aborts when the analysis is no longer wanted (client disconnect). */
+  signal: AbortSignal;
+  /** Deadline of the whole frame. */
+  analysisTimeoutMs: number;
+  /** Deadline of one model call. */
+  modelCallTimeoutMs: number;
+  /** Deadline of one tool wait; announced to the client as `deadline_ms`. */
+  toolResultTimeoutMs: number;
+  /** Model calls per frame (protocol: 5). */
+  maxModelCalls?: number;
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+  /** Request ids; injectable for tests. */
+  newId?: () => string;
+}
+
+/** Asks the session to send a `tool_call_request` and wait, at most until `signal` aborts. */
+export interface ToolCallEvent {
+  kind: "tool_call";
+  message: ToolCallRequest;
+  signal: AbortSignal;
+}
+
+/** The frame's one terminal message. */
+export interface TerminalEvent {
+  kind: "terminal";
+  message: AnalysisOutcome | ServerError;
+}
+
+/** What {@link analyzeFrame} yields. */
+export type AnalysisEvent = ToolCallEvent | TerminalEvent;
+
+/** Why the model loop stopped without a decision, for `context_summary`. */
+const FALLBACK = {
+  noCall: "No task analysis: the model did not call a function",
+  unknownFunction: "No task analysis: the model called an unknown function",
+  toolTimeout: "No task analysis: the task search did not answer in time",
+  iterations: "No task analysis: the model used up its calls without deciding",
+  noTitle: "No task analysis: the model extracted a task without a title",
+} as const;
+
+/** Runs one frame through the model loop. */
+export async function* analyzeFrame(
+  request: AnalysisRequest,
+  options: AnalyzeFrameOptions,
+): AsyncGenerator<AnalysisEvent, void, ToolResult | undefined> {
+  const terminal = yield* loop(request, options);
+  if (terminal) yield terminal;
+}
+
+/** The loop proper: yields tool calls, returns the terminal event (none when cancelled). */
+async function* loop(
+  request: AnalysisRequest,
+  options: AnalyzeFrameOptions,
+): AsyncGenerator<ToolCallEvent, TerminalEvent | undefined, ToolResult | undefined> {
+  const now = options.now ?? (() => performance.now());
+  const newId = options.newId ?? (() => crypto.randomUUID());
+  const maxModelCalls = options.maxModelCalls ?? 5;
+  const { model, signal: cancel } = options;
+  const { frame } = request;
+  const started = now();
+  const frameDeadline = AbortSignal.timeout(options.analysisTimeoutMs);
+  const frameSignal = AbortSignal.any([cancel, frameDeadline]);
+
+  const usage: Usage = {
+    model_calls: 0,
+    tool_calls: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    model_ms: 0,
+    tool_ms: 0,
+    total_ms: 0,
+    cost_usd: 0,
+  };
+  const finalUsage = (): Usage => ({
+    ...usage,
+    model_ms: Math.round(usage.model_ms),
+    tool_ms: Math.round(usage.tool_ms),
+    total_ms: Math.round(now() - started),
+    cost_usd: Math.round(usage.cost_usd * 1e8) / 1e8,
+  });
+  const error = (code: ServerError["code"], message: string): TerminalEvent => ({
+    kind: "terminal",
+    message: { type: "server_error", code, message, retryable: true, frame_id: frame.frameId },
+  });
+  const fallback = (summary: string): TerminalEvent => ({
+    kind: "terminal",
+    message: {
+      type: "analysis_outcome",
+      outcome_kind: "no_task_found",
+      frame_id: frame.frameId,
+      context_summary: summary,
+      current_activity: coerceString(frame.appName, LIMITS.activity),
+      usage: finalUsage(),
+    },
+  });
+  const timeout = () => error("ANALYSIS_TIMEOUT", "Analysis did not finish in time");
+
+  const turns: Turn[] = [];
+  for (let call = 1; call <= maxModelCalls; call++) {
+    if (cancel.aborted) return;
+    if (frameDeadline.aborted) return timeout();
+
+    const callSignal = AbortSignal.any([
+      frameSignal,
+      AbortSignal.timeout(options.modelCallTimeoutMs),
+    ]);
+    const callStarted = now();
+    let reply: ModelReply;
+    try {
+      reply = await abortable(model.generate({ request, turns }, callSignal), callSignal);
+    } catch (err) {
+      if (cancel.aborted) return;
+      if (frameDeadline.aborted) return timeout();
+      if (callSignal.aborted) return error("GEMINI_ERROR", "Model request timed out");
+      return error(
+        "GEMINI_ERROR",
+        err instanceof ModelError ? err.message : "Model request failed",
+      );
+    } finally {
+      usage.model_calls++;
+      usage.model_ms += now() - callStarted;
+    }
+    usage.input_tokens += reply.usage.inputTokens;
+    usage.output_tokens += reply.usage.outputTokens;
+    usage.cost_usd += reply.usage.costUsd;
+    turns.push({ role: "model", reply });
+
+    const fn = reply.functionCall;
+    if (!fn) {
+      const why = reply.finishReason ? ` (finish reason ${reply.finishReason})` : "";
+      return fallback(FALLBACK.noCall + why);
+    }
+    const outcome = decide(fn);
+    if (outcome) return outcome;
+    if (!isSearchTool(fn.name)) return fallback(FALLBACK.unknownFunction);
+    // A search is only worth the client's time if the model may still be called after it.
+    if (call === maxModelCalls) break;
+
+    const query = coerceString(fn.args.query, LIMITS.query);
+    let result: ToolResult | undefined;
+    if (query) {
+      const toolDeadline = AbortSignal.timeout(options.toolResultTimeoutMs);
+      const waitSignal = AbortSignal.any([frameSignal, toolDeadline]);
+      const waitStarted = now();
+      usage.tool_calls++;
+      result = yield {
+        kind: "tool_call",
+        signal: waitSignal,
+        message: {
+          type: "tool_call_request",
+          request_id: newId(),
+          tool_kind: fn.name,
+          query,
+          deadline_ms: options.toolResultTimeoutMs,
+          frame_id: frame.frameId,
+        },
+      };
+      usage.tool_ms += now() - waitStarted;
+      if (cancel.aborted) return;
+      if (frameDeadline.aborted) return timeout();
+      if (!result) return fallback(FALLBACK.toolTimeout);
+    }
+    const results = result?.results ?? [];
+    const toolError = query ? result?.error ?? undefined : "the query was empty";
+    const turn: Turn = {
+      role: "tool",
+      call: fn,
+      kind: fn.name,
+      results,
+      output: formatToolResponse(results, toolError),
+    };
+    if (toolError) turn.error = toolError;
+    turns.push(turn);
+  }
+  return fallback(FALLBACK.iterations);
+
+  /** The terminal event of a deciding call, or `undefined` for any other function. */
+  function decide(fn: FunctionCall): TerminalEvent | undefined {
+    const common = {
+      type: "analysis_outcome" as const,
+      frame_id: frame.frameId,
+      context_summary: coerceString(fn.args.context_summary, LIMITS.summary),
+      current_activity: coerceString(fn.args.current_activity, LIMITS.activity) ||
+        coerceString(frame.appName, LIMITS.activity),
+    };
+    switch (fn.name) {
+      case "extract_task": {
+        const task = coerceExtractedTask(fn.args, frame);
+        if (!task) return fallback(FALLBACK.noTitle);
+        const message: AnalysisOutcome = {
+          ...common,
+          outcome_kind: "extract_task",
+          task,
+          usage: finalUsage(),
+        };
+        return { kind: "terminal", message };
+      }
+      case "reject_task":
+        return {
+          kind: "terminal",
+          message: {
+            ...common,
+            outcome_kind: "reject_task",
+            reason: coerceString(fn.args.reason, LIMITS.reason) ||
+              "Duplicates an existing task",
+            usage: finalUsage(),
+          },
+        };
+      case "no_task_found":
+        return {
+          kind: "terminal",
+          message: { ...common, outcome_kind: "no_task_found", usage: finalUsage() },
+        };
+      default:
+        return undefined;
+    }
+  }
+}
+
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as it aborts, so a
+ * model that ignores its signal still cannot hold the frame past its deadline.
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

@@ -1,0 +1,278 @@
+/**
+ * The `/v1/proactive` wire protocol (v1.0, Omi-compatible, and our v1.1), as zod schemas.
+ *
+ * These definitions are the single source of truth: the decoder validates client messages
+ * with them, the inferred types flow through the code, and `z.toJSONSchema` publishes them
+ * (see `schema.ts`). Unknown fields are accepted and dropped, as protocol.md §1 requires.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Protocol versions we speak; the highest one a client asks for is negotiated. */
+export const PROTOCOL_VERSIONS = ["1.0", "1.1"] as const;
+/** A negotiated protocol version. */
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+
+/** The model-call cap of protocol.md §5, announced in `session_ready`. */
+export const MAX_MODEL_ITERATIONS = 5;
+/** The tool kinds the desktop executes for us. */
+export const TOOL_KINDS = ["search_similar", "search_keywords"] as const;
+/** A tool the client executes. */
+export type ToolKind = (typeof TOOL_KINDS)[number];
+
+/** Longest `screenshot_id` we accept: frame ids are echoed and held in queues. */
+export const MAX_SCREENSHOT_ID_CHARS = 1024;
+
+// Optional fields: Swift omits nil values, other clients may send `null`; both mean absent.
+const optString = z.string().nullish();
+const optInt = z.int().nullish();
+
+// ---------------------------------------------------------------------------------------
+// Session context (client → server)
+
+/** A task the user currently has open. `relevance_score` is a rank: 1 = most important. */
+export const ActiveTask = z.object({
+  task_id: z.int(),
+  description: z.string(),
+  priority: optString,
+  relevance_score: optInt,
+});
+/** A task the user has open. */
+export type ActiveTask = z.infer<typeof ActiveTask>;
+
+/** A completed or user-deleted task. */
+export const PastTask = z.object({
+  task_id: z.int(),
+  description: z.string(),
+});
+/** A completed or deleted task. */
+export type PastTask = z.infer<typeof PastTask>;
+
+/** A goal the user has set. */
+export const Goal = z.object({
+  goal_id: z.string(),
+  title: z.string(),
+  description: optString,
+});
+/** A goal the user has set. */
+export type Goal = z.infer<typeof Goal>;
+
+/** What the desktop knows about the user; every list may be empty or missing. */
+export const SessionContext = z.object({
+  active_tasks: z.array(ActiveTask).nullish(),
+  completed_tasks: z.array(PastTask).nullish(),
+  deleted_tasks: z.array(PastTask).nullish(),
+  goals: z.array(Goal).nullish(),
+});
+/** What the desktop knows about the user. */
+export type SessionContext = z.infer<typeof SessionContext>;
+
+// ---------------------------------------------------------------------------------------
+// Client → server
+
+/** The first message of a session; answered by `session_ready`. */
+export const ClientHello = z.object({
+  type: z.literal("client_hello"),
+  protocol_version: optString,
+  app_version: optString,
+  os_version: optString,
+  context_version: optString,
+  session_context: SessionContext.nullish(),
+});
+/** The first message of a session. */
+export type ClientHello = z.infer<typeof ClientHello>;
+
+/** One screen to analyse. */
+export const FrameEvent = z.object({
+  type: z.literal("frame_event"),
+  frame_number: optInt,
+  screenshot_id: z.string().max(MAX_SCREENSHOT_ID_CHARS).nullish(),
+  app_name: optString,
+  window_title: optString,
+  ocr_text: optString,
+  jpeg_base64: optString,
+  context_version: optString,
+  session_context: SessionContext.nullish(),
+});
+/** One screen to analyse. */
+export type FrameEvent = z.infer<typeof FrameEvent>;
+
+/** Where a search hit came from on the desktop. */
+export const MatchType = z.enum(["vector", "fts", "unspecified"]);
+/** The status of a task a search found. */
+export const TaskStatus = z.enum(["active", "completed", "deleted"]);
+
+/** One task a desktop search found. */
+export const ToolResultItem = z.object({
+  task_id: z.int(),
+  description: z.string(),
+  status: TaskStatus,
+  similarity: z.number().nullish(),
+  match_type: MatchType.nullish(),
+  relevance_score: optInt,
+});
+/** One task a desktop search found. */
+export type ToolResultItem = z.infer<typeof ToolResultItem>;
+
+/** The desktop's answer to a `tool_call_request`, matched by `request_id` only. */
+export const ToolResult = z.object({
+  type: z.literal("tool_result"),
+  request_id: z.string(),
+  frame_id: optString,
+  results: z.array(ToolResultItem).nullish(),
+  error: optString,
+});
+/** The desktop's answer to a `tool_call_request`. */
+export type ToolResult = z.infer<typeof ToolResult>;
+
+/** Application-level keep-alive; never answered. */
+export const Heartbeat = z.object({ type: z.literal("heartbeat") });
+/** Application-level keep-alive. */
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+/** Every message a client may send. */
+export const ClientMessage = z.discriminatedUnion("type", [
+  ClientHello,
+  FrameEvent,
+  ToolResult,
+  Heartbeat,
+]);
+/** Every message a client may send. */
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+// ---------------------------------------------------------------------------------------
+// Server → client
+
+/** The reply to every `client_hello`. */
+export const SessionReady = z.object({
+  type: z.literal("session_ready"),
+  session_id: z.string(),
+  protocol_version: z.enum(PROTOCOL_VERSIONS),
+  context_version: z.string(),
+  max_model_iterations: z.int(),
+  supported_tool_kinds: z.array(z.enum(TOOL_KINDS)),
+});
+/** The reply to every `client_hello`. */
+export type SessionReady = z.infer<typeof SessionReady>;
+
+/** Asks the desktop to run a search over the user's tasks. */
+export const ToolCallRequest = z.object({
+  type: z.literal("tool_call_request"),
+  request_id: z.string(),
+  tool_kind: z.enum(TOOL_KINDS),
+  query: z.string(),
+  deadline_ms: z.int(),
+  frame_id: z.string(),
+});
+/** Asks the desktop to run a search over the user's tasks. */
+export type ToolCallRequest = z.infer<typeof ToolCallRequest>;
+
+/** Task priorities on the wire. */
+export const PRIORITIES = ["high", "medium", "low"] as const;
+/** A task priority. */
+export type Priority = (typeof PRIORITIES)[number];
+
+/** A task the analysis extracted, with exactly the JSON types the Swift decoder expects. */
+export const ExtractedTask = z.object({
+  title: z.string().min(1),
+  description: z.string(),
+  priority: z.enum(PRIORITIES),
+  tags: z.array(z.string()),
+  source_app: z.string(),
+  inferred_deadline: z.string(),
+  confidence: z.number().min(0).max(1),
+  source_category: z.string(),
+  source_subcategory: z.string(),
+  relevance_score: z.int(),
+});
+/** A task the analysis extracted. */
+export type ExtractedTask = z.infer<typeof ExtractedTask>;
+
+/** Per-frame accounting (v1.1 §7.3; sent to every client, extra fields are safe). */
+export const Usage = z.object({
+  model_calls: z.int(),
+  tool_calls: z.int(),
+  input_tokens: z.int(),
+  output_tokens: z.int(),
+  model_ms: z.int(),
+  tool_ms: z.int(),
+  total_ms: z.int(),
+  cost_usd: z.number(),
+});
+/** Per-frame accounting. */
+export type Usage = z.infer<typeof Usage>;
+
+const outcomeCommon = {
+  type: z.literal("analysis_outcome"),
+  frame_id: z.string(),
+  context_summary: z.string(),
+  current_activity: z.string(),
+  usage: Usage,
+};
+
+/** The terminal message of an analysed frame. */
+export const AnalysisOutcome = z.discriminatedUnion("outcome_kind", [
+  z.object({ ...outcomeCommon, outcome_kind: z.literal("extract_task"), task: ExtractedTask }),
+  z.object({ ...outcomeCommon, outcome_kind: z.literal("reject_task"), reason: z.string() }),
+  z.object({ ...outcomeCommon, outcome_kind: z.literal("no_task_found") }),
+]);
+/** The terminal message of an analysed frame. */
+export type AnalysisOutcome = z.infer<typeof AnalysisOutcome>;
+
+/** Stable error codes of protocol.md §3. */
+export const ERROR_CODES = [
+  "NO_CONTEXT",
+  "GEMINI_ERROR",
+  "ANALYSIS_TIMEOUT",
+  "INVALID_MESSAGE",
+  "RATE_LIMITED",
+  "FRAME_DROPPED",
+  "INTERNAL",
+  "SHUTTING_DOWN",
+] as const;
+/** A stable error code. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error; when `retryable` is false the server closes the socket right after it. */
+export const ServerError = z.object({
+  type: z.literal("server_error"),
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  retryable: z.boolean(),
+  frame_id: z.string().optional(),
+  retry_after_ms: z.int().optional(),
+});
+/** An error sent to the client. */
+export type ServerError = z.infer<typeof ServerError>;
+
+/** v1.1: a pending tool call will not be waited for any more. */
+export const ToolCallCancel = z.object({
+  type: z.literal("tool_call_cancel"),
+  request_id: z.string(),
+  frame_id: z.string(),
+  reason: z.string(),
+});
+/** v1.1: a pending tool call will not be waited for any more. */
+export type ToolCallCancel = z.infer<typeof ToolCallCancel>;
+
+/** v1.1: the server is draining; reconnect after the given delay. */
+export const GoAway = z.object({
+  type: z.literal("go_away"),
+  reason: z.string(),
+  reconnect_after_ms: z.int(),
+});
+/** v1.1: the server is draining. */
+export type GoAway = z.infer<typeof GoAway>;
+
+/** Every message the server may send. */
+export const ServerMessage = z.union([
+  SessionReady,
+  ToolCallRequest,
+  AnalysisOutcome,
+  ServerError,
+  ToolCallCancel,
+  GoAway,
+]);
+/** Every message the server may send. */
+export type ServerMessage = z.infer<typeof ServerMessage>;

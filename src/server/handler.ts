@@ -1,0 +1,119 @@
+/**
+ * HTTP routes of protocol.md §6 and the WebSocket upgrade of `/v1/proactive`.
+ *
+ * Everything about a request is decided before `Deno.upgradeWebSocket`: route, method,
+ * upgrade header, authentication and capacity. A refused upgrade gets a JSON body and never
+ * a socket.
+ *
+ * @module
+ */
+import type { Model } from "../analysis/model.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import type { Logger } from "../log.ts";
+import { protocolJsonSchemaText } from "../protocol/schema.ts";
+import type { SessionRegistry } from "./registry.ts";
+import { Session, type SessionLimits } from "./session.ts";
+
+/** Options of {@link createHandler}. */
+export interface HandlerOptions {
+  model: Model;
+  authenticator: Authenticator;
+  registry: SessionRegistry;
+  log: Logger;
+  limits: SessionLimits;
+  /** Sessions per process; further upgrades get 503. */
+  maxSessions: number;
+  /** Seconds without a pong before a peer is considered dead. */
+  idleTimeoutSeconds?: number;
+  /** Today's date for analyses; injectable for tests. */
+  today?: () => string;
+}
+
+/** How long authentication may take before the upgrade is refused. */
+const AUTH_TIMEOUT_MS = 10_000;
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+/** Builds the request handler given to `Deno.serve`. */
+export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
+  const { registry, log } = options;
+  let schemaText: string | undefined;
+
+  return async function handle(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    switch (pathname) {
+      case "/v1/health":
+      case "/healthz":
+        return json(200, { status: "ok" });
+      case "/readyz":
+        return registry.draining
+          ? json(503, { status: "draining" })
+          : json(200, { status: "ready" });
+      case "/v1/proactive/schema":
+        schemaText ??= protocolJsonSchemaText();
+        return new Response(schemaText, {
+          headers: { "content-type": "application/schema+json; charset=utf-8" },
+        });
+      case "/v1/proactive":
+        return await upgrade(request);
+      default:
+        return json(404, { error: "Not found" });
+    }
+  };
+
+  async function upgrade(request: Request): Promise<Response> {
+    if (request.method !== "GET") {
+      return json(405, { error: "Method not allowed: use GET with a WebSocket upgrade" }, {
+        allow: "GET",
+      });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return json(426, { error: "This endpoint speaks WebSocket only" }, {
+        upgrade: "websocket",
+        connection: "Upgrade",
+      });
+    }
+    if (registry.draining) {
+      return json(503, { error: "Server is shutting down; reconnect shortly" }, {
+        "retry-after": "1",
+      });
+    }
+    if (registry.size >= options.maxSessions) {
+      log.warn("connection refused", { reason: "max_sessions" });
+      return json(503, { error: "Server is at capacity; retry shortly" }, { "retry-after": "5" });
+    }
+    const auth = await options.authenticator.authenticate(
+      request,
+      AbortSignal.any([request.signal, AbortSignal.timeout(AUTH_TIMEOUT_MS)]),
+    );
+    if (!auth.ok) {
+      log.info("connection refused", { reason: auth.reason, status: auth.status });
+      return json(auth.status, { error: auth.reason }, auth.headers);
+    }
+
+    const { socket, response } = Deno.upgradeWebSocket(request, {
+      idleTimeout: options.idleTimeoutSeconds ?? 30,
+    });
+    const session = new Session({
+      socket,
+      model: options.model,
+      limits: options.limits,
+      log: log.child({ uid: auth.userId }),
+      ...(options.today ? { today: options.today } : {}),
+    });
+    registry.add(session);
+    socket.onmessage = (event) => session.handleMessage(event.data);
+    socket.onclose = () => {
+      session.handleClose();
+      registry.delete(session);
+    };
+    socket.onerror = () => {};
+    log.info("session opened", { session: session.id, uid: auth.userId });
+    return response;
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * The per-socket state machine of protocol.md §4.
+ *
+ * A `Session` is fed every incoming payload (`handleMessage`) and the disconnect
+ * (`handleClose`); it talks back through a {@link SessionSocket}. It owns the session's
+ * context, the frame queue and the one pending tool wait, and drives {@link analyzeFrame}
+ * for one frame at a time. It never touches `Deno.*`, so it can be driven by any socket.
+ *
+ * Ordering rule: every `frame_event` gets exactly one terminal message, in arrival order.
+ * Frames that are refused (invalid, no context, dropped from a full queue) keep their place
+ * in the queue as a ready-made reply, so a client that reads "until the next terminal"
+ * never takes one frame's answer for another's.
+ *
+ * @module
+ */
+import { analyzeFrame } from "../analysis/analyze_frame.ts";
+import type { AnalysisRequest, Model } from "../analysis/model.ts";
+import type { Logger } from "../log.ts";
+import { decodeClientMessage, encodeServerMessage, frameIdOf } from "../protocol/codec.ts";
+import {
+  type ClientHello,
+  type FrameEvent,
+  MAX_MODEL_ITERATIONS,
+  type ProtocolVersion,
+  type ServerError,
+  type ServerMessage,
+  type SessionContext,
+  TOOL_KINDS,
+  type ToolResult,
+} from "../protocol/messages.ts";
+
+/** What a session needs from its WebSocket. */
+export interface SessionSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** Deadlines and bounds of a session. */
+export interface SessionLimits {
+  analysisTimeoutMs: number;
+  modelCallTimeoutMs: number;
+  toolResultTimeoutMs: number;
+  maxMessageBytes: number;
+  maxPendingFrames: number;
+}
+
+/** Options of {@link Session}. */
+export interface SessionOptions {
+  socket: SessionSocket;
+  model: Model;
+  limits: SessionLimits;
+  log: Logger;
+  /** Session id; a UUID by default. */
+  id?: string;
+  /** Today's date as `YYYY-MM-DD`; injectable for tests. */
+  today?: () => string;
+}
+
+/** WebSocket close codes we use. */
+export const CLOSE = {
+  goingAway: 1001,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+} as const;
+
+/**
+ * Refused frames we keep in line (tiny placeholders) beyond the live queue; a client that
+ * outruns even that is misbehaving and is disconnected.
+ */
+const MAX_PLACEHOLDERS = 64;
+
+type QueueEntry =
+  | { kind: "frame"; request: AnalysisRequest; receivedAt: number }
+  | { kind: "reply"; message: ServerError };
+
+interface PendingTool {
+  requestId: string;
+  resolve(result: ToolResult | undefined): void;
+}
+
+/** One client connection's state. */
+export class Session {
+  /** Stable for the whole connection, also across repeated `client_hello`. */
+  readonly id: string;
+  #socket: SessionSocket;
+  #model: Model;
+  #limits: SessionLimits;
+  #log: Logger;
+  #today: () => string;
+  #version: ProtocolVersion = "1.0";
+  #context: SessionContext | undefined;
+  #contextVersion = "";
+  #queue: QueueEntry[] = [];
+  #running = false;
+  #pendingTool: PendingTool | undefined;
+  #disconnect = new AbortController();
+  #closed = false;
+
+  constructor(options: SessionOptions) {
+    this.id = options.id ?? crypto.randomUUID();
+    this.#socket = options.socket;
+    this.#model = options.model;
+    this.#limits = options.limits;
+    this.#log = options.log.child({ session: this.id });
+    this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+  }
+
+  /** The negotiated protocol version ("1.0" until a hello asks for more). */
+  get protocolVersion(): ProtocolVersion {
+    return this.#version;
+  }
+
+  /** Whether the socket is gone or being closed by us. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handles one incoming WebSocket payload (text or binary). */
+  handleMessage(data: unknown): void {
+    if (this.#closed) return;
+    if (payloadBytesOver(data, this.#limits.maxMessageBytes)) {
+      this.#log.warn("message too big", { limit: this.#limits.maxMessageBytes });
+      this.close(CLOSE.tooBig, "Message too big");
+      return;
+    }
+    const decoded = decodeClientMessage(data);
+    if (!decoded.ok) {
+      this.#log.info("invalid message", { type: decoded.type ?? "unknown" });
+      if (decoded.type === "frame_event") {
+        this.#enqueue({ kind: "reply", message: this.#invalid(decoded.message, decoded.frameId) });
+      } else if (
+        decoded.type === "tool_result" && this.#pendingTool &&
+        this.#pendingTool.requestId === decoded.requestId
+      ) {
+        // Answering INVALID_MESSAGE now would land between a frame's tool call and its
+        // outcome; the frame's own outcome tells the client what happened instead.
+        this.#resolveTool({
+          type: "tool_result",
+          request_id: this.#pendingTool.requestId,
+          error: "the client sent a malformed tool result",
+        });
+      } else {
+        this.#send(this.#invalid(decoded.message));
+      }
+      return;
+    }
+    const message = decoded.message;
+    switch (message.type) {
+      case "client_hello":
+        return this.#onHello(message);
+      case "frame_event":
+        return this.#onFrame(message);
+      case "tool_result":
+        if (this.#pendingTool?.requestId === message.request_id) this.#resolveTool(message);
+        else this.#log.debug("tool result discarded: no matching request");
+        return;
+      case "heartbeat":
+        return;
+    }
+  }
+
+  /** The socket is gone: cancel the running analysis and every wait, drop the queue. */
+  handleClose(): void {
+    if (this.#closed && this.#disconnect.signal.aborted) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#disconnect.abort(new DOMException("The client disconnected", "AbortError"));
+  }
+
+  /** Closes the socket (after a non-retryable error, an oversize message, a drain). */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+    this.handleClose();
+  }
+
+  #onHello(hello: ClientHello): void {
+    this.#version = negotiateVersion(hello.protocol_version);
+    if (hello.session_context) {
+      this.#context = hello.session_context;
+      this.#contextVersion = hello.context_version ?? "";
+    }
+    this.#log.info("client hello", {
+      protocol: this.#version,
+      app_version: (hello.app_version ?? "").slice(0, 32),
+      os_version: (hello.os_version ?? "").slice(0, 32),
+      active_tasks: hello.session_context?.active_tasks?.length ?? 0,
+    });
+    this.#send({
+      type: "session_ready",
+      session_id: this.id,
+      protocol_version: this.#version,
+      context_version: hello.context_version ?? "",
+      max_model_iterations: MAX_MODEL_ITERATIONS,
+      supported_tool_kinds: [...TOOL_KINDS],
+    });
+  }
+
+  #onFrame(frame: FrameEvent): void {
+    // protocol.md §2: a newer context travels with the frame and is used by it.
+    if (frame.session_context) {
+      const version = frame.context_version;
+      if (!this.#context || (version != null && version !== this.#contextVersion)) {
+        this.#context = frame.session_context;
+        this.#contextVersion = version ?? "";
+      }
+    }
+    const frameId = frameIdOf(frame.screenshot_id, frame.frame_number);
+    if (!this.#context) {
+      this.#enqueue({
+        kind: "reply",
+        message: {
+          type: "server_error",
+          code: "NO_CONTEXT",
+          message: "No session context yet: send client_hello with session_context first",
+          retryable: true,
+          frame_id: frameId,
+        },
+      });
+      return;
+    }
+    const request: AnalysisRequest = {
+      frame: {
+        frameId,
+        appName: frame.app_name ?? "",
+        windowTitle: frame.window_title ?? "",
+        ocrText: frame.ocr_text ?? "",
+      },
+      context: this.#context,
+      today: this.#today(),
+    };
+    if (frame.jpeg_base64) request.frame.jpegBase64 = frame.jpeg_base64;
+    this.#enqueue({ kind: "frame", request, receivedAt: performance.now() });
+  }
+
+  #enqueue(entry: QueueEntry): void {
+    if (entry.kind === "frame") {
+      const waiting = this.#queue.filter((e) => e.kind === "frame");
+      if (waiting.length >= this.#limits.maxPendingFrames) {
+        // The freshest screen matters most: the oldest waiting frame gives way.
+        const oldest = this.#queue.findIndex((e) => e.kind === "frame");
+        const dropped = this.#queue[oldest];
+        if (dropped?.kind === "frame") {
+          this.#log.info("frame dropped", { frame: dropped.request.frame.frameId });
+          this.#queue[oldest] = {
+            kind: "reply",
+            message: {
+              type: "server_error",
+              code: "FRAME_DROPPED",
+              message: "Frame dropped: newer frames arrived while it waited",
+              retryable: true,
+              frame_id: dropped.request.frame.frameId,
+            },
+          };
+        }
+      }
+    }
+    if (this.#queue.length >= this.#limits.maxPendingFrames + MAX_PLACEHOLDERS) {
+      this.#log.warn("too many frames in flight; closing");
+      this.close(CLOSE.policyViolation, "Too many frames in flight");
+      return;
+    }
+    this.#queue.push(entry);
+    void this.#pump();
+  }
+
+  /** Works through the queue, one frame at a time, in order. */
+  async #pump(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      let entry: QueueEntry | undefined;
+      while (!this.#closed && (entry = this.#queue.shift())) {
+        if (entry.kind === "reply") this.#send(entry.message);
+        else await this.#runFrame(entry.request, entry.receivedAt);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #runFrame(request: AnalysisRequest, receivedAt: number): Promise<void> {
+    const { frameId } = request.frame;
+    const log = this.#log.child({ frame: frameId });
+    const started = performance.now();
+    const queuedMs = Math.round(started - receivedAt);
+    const analysis = analyzeFrame(request, {
+      model: this.#model,
+      signal: this.#disconnect.signal,
+      analysisTimeoutMs: this.#limits.analysisTimeoutMs,
+      modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
+      toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
+    });
+    let answered = false;
+    try {
+      let input: ToolResult | undefined;
+      for (;;) {
+        const step = await analysis.next(input);
+        if (step.done) break;
+        const event = step.value;
+        input = undefined;
+        if (event.kind === "terminal") {
+          answered = true;
+          this.#send(event.message);
+          const m = event.message;
+          log.info("frame done", {
+            outcome: m.type === "analysis_outcome" ? m.outcome_kind : m.code,
+            ms: Math.round(performance.now() - started),
+            queued_ms: queuedMs,
+            model_calls: m.type === "analysis_outcome" ? m.usage.model_calls : undefined,
+          });
+          if (m.type === "server_error" && !m.retryable) this.close(CLOSE.internalError, m.code);
+          continue;
+        }
+        this.#send(event.message);
+        input = await this.#waitForTool(event.message.request_id, event.signal);
+        if (!input && !this.#closed && this.#version === "1.1") {
+          this.#send({
+            type: "tool_call_cancel",
+            request_id: event.message.request_id,
+            frame_id: frameId,
+            reason: "deadline",
+          });
+        }
+      }
+    } catch (err) {
+      log.error("analysis failed", { error: err instanceof Error ? err.name : "unknown" });
+    } finally {
+      await analysis.return(undefined).catch(() => {});
+    }
+    if (!answered && !this.#closed) {
+      // The core owes one terminal per frame; a bug must not leave the client waiting.
+      this.#send({
+        type: "server_error",
+        code: "INTERNAL",
+        message: "Internal error while analysing the frame",
+        retryable: true,
+        frame_id: frameId,
+      });
+    }
+  }
+
+  #waitForTool(requestId: string, signal: AbortSignal): Promise<ToolResult | undefined> {
+    if (signal.aborted || this.#closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const onAbort = () => finish(undefined);
+      const finish = (result: ToolResult | undefined) => {
+        signal.removeEventListener("abort", onAbort);
+        if (this.#pendingTool === pending) this.#pendingTool = undefined;
+        resolve(result);
+      };
+      const pending: PendingTool = { requestId, resolve: finish };
+      this.#pendingTool = pending;
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #resolveTool(result: ToolResult): void {
+    const pending = this.#pendingTool;
+    this.#pendingTool = undefined;
+    pending?.resolve(result);
+  }
+
+  #invalid(message: string, frameId?: string): ServerError {
+    const error: ServerError = {
+      type: "server_error",
+      code: "INVALID_MESSAGE",
+      message,
+      retryable: true,
+    };
+    if (frameId !== undefined) error.frame_id = frameId;
+    return error;
+  }
+
+  #send(message: ServerMessage): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.send(encodeServerMessage(message));
+    } catch {
+      this.handleClose();
+    }
+  }
+}
+
+/** "1.1" when the client asks for 1.1 or later, else "1.0" (also for missing or junk). */
+export function negotiateVersion(requested: string | null | undefined): ProtocolVersion {
+  const m = /^(\d+)\.(\d+)/.exec(requested ?? "");
+  if (!m) return "1.0";
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 1 || (major === 1 && minor >= 1) ? "1.1" : "1.0";
+}
+
+/** Whether a payload exceeds `max` UTF-8 bytes, without encoding it in the common case. */
+function payloadBytesOver(data: unknown, max: number): boolean {
+  if (typeof data === "string") {
+    if (data.length > max) return true;
+    if (data.length * 3 <= max) return false;
+    return new TextEncoder().encode(data).byteLength > max;
+  }
+  if (data instanceof ArrayBuffer) return data.byteLength > max;
+  if (data instanceof Blob) return data.size > max;
+  if (ArrayBuffer.isView(data)) return data.byteLength > max;
+  return false;
+}
