@@ -135,9 +135,13 @@ function describeIssue(issue: z.core.$ZodIssue | undefined, root: unknown): stri
     case "invalid_value":
       return `${field} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     case "too_big":
-      return `${field} is too long (at most ${String(issue.maximum)})`;
+      return issue.origin === "string" || issue.origin === "array"
+        ? `${field} is too long (at most ${String(issue.maximum)})`
+        : `${field} must be at most ${String(issue.maximum)}`;
     case "too_small":
-      return `${field} is too short (at least ${String(issue.minimum)})`;
+      return issue.origin === "string" || issue.origin === "array"
+        ? `${field} is too short (at least ${String(issue.minimum)})`
+        : `${field} must be at least ${String(issue.minimum)}`;
     default:
       return `${field} is invalid`;
   }

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+function refusal(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.lines;
+  }
+  assert.fail("expected the configuration to be refused");
+}
+
+Deno.test("loadConfig() with no environment serves the offline model on loopback", () => {
+  const config = loadConfig({});
+  assert.equal(config.host, "127.0.0.1");
+  assert.equal(config.port, 8080);
+  assert.equal(config.modelProvider, "offline");
+  assert.equal(config.authMode, "none");
+  assert.equal(config.geminiModel, "gemini-2.5-flash");
+  assert.deepEqual(
+    [config.toolResultTimeoutMs, config.modelCallTimeoutMs, config.analysisTimeoutMs],
+    [10_000, 20_000, 45_000],
+  );
+  assert.deepEqual(
+    [config.maxMessageBytes, config.maxPendingFrames, config.maxSessions],
+    [16 * 1024 * 1024, 4, 10_000],
+  );
+  assert.equal(config.logLevel, "info");
+});
+
+Deno.test("loadConfig() reads every variable", () => {
+  const config = loadConfig({
+    PORT: "9000",
+    HOST: "::1",
+    MODEL_PROVIDER: "offline",
+    TOOL_RESULT_TIMEOUT_MS: "500",
+    MODEL_CALL_TIMEOUT_MS: "600",
+    ANALYSIS_TIMEOUT_MS: "700",
+    MAX_MESSAGE_BYTES: "4096",
+    MAX_PENDING_FRAMES: "2",
+    MAX_SESSIONS: "3",
+    LOG_LEVEL: "DEBUG",
+    UNRELATED: "ignored",
+  });
+  assert.deepEqual(
+    [config.port, config.host, config.toolResultTimeoutMs, config.modelCallTimeoutMs],
+    [9000, "::1", 500, 600],
+  );
+  assert.deepEqual(
+    [config.analysisTimeoutMs, config.maxMessageBytes, config.maxPendingFrames, config.maxSessions],
+    [700, 4096, 2, 3],
+  );
+  assert.equal(config.logLevel, "debug");
+});
+
+Deno.test("loadConfig() refuses bad values with one line per variable", async (t) => {
+  await t.step("several bad variables at once", () => {
+    const lines = refusal({ PORT: "http", MAX_PENDING_FRAMES: "0", LOG_LEVEL: "loud" });
+    assert.deepEqual(lines, [
+      "PORT must be an integer from 0 to 65535",
+      "MAX_PENDING_FRAMES must be an integer from 1 to 1000",
+      "LOG_LEVEL must be one of debug, info, warn, error",
+    ]);
+  });
+  await t.step("AUTH_MODE=none off loopback", () => {
+    const lines = refusal({ HOST: "0.0.0.0", AUTH_MODE: "none" });
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^AUTH_MODE=none is refused when HOST is not loopback/);
+  });
+  await t.step("a bad URL", () => {
+    assert.deepEqual(refusal({ GEMINI_BASE_URL: "not a url" }), [
+      "GEMINI_BASE_URL must be an http(s) URL",
+    ]);
+  });
+  await t.step("a provider this build does not have, without echoing the key", () => {
+    const lines = refusal({ GEMINI_API_KEY: "AIzaSECRET" });
+    assert.match(lines[0]!, /^MODEL_PROVIDER=gemini/);
+    assert.ok(!lines.join("").includes("AIzaSECRET"));
+  });
+  await t.step("a frame deadline shorter than the tool wait", () => {
+    assert.deepEqual(refusal({ ANALYSIS_TIMEOUT_MS: "1000", TOOL_RESULT_TIMEOUT_MS: "2000" }), [
+      "ANALYSIS_TIMEOUT_MS must be larger than TOOL_RESULT_TIMEOUT_MS",
+    ]);
+  });
+});

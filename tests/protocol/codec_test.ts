@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { decodeClientMessage, encodeServerMessage, frameIdOf } from "../../src/protocol/codec.ts";
+import { ServerMessage } from "../../src/protocol/messages.ts";
+import { protocolJsonSchemaText } from "../../src/protocol/schema.ts";
+
+Deno.test("decodeClientMessage() accepts every client message of protocol v1.0", async (t) => {
+  await t.step("an Omi client_hello with a full context", () => {
+    const result = decodeClientMessage(JSON.stringify({
+      type: "client_hello",
+      protocol_version: "1.0",
+      app_version: "0.9.1",
+      os_version: "macOS 15.2",
+      context_version: "c1",
+      session_context: {
+        active_tasks: [{ task_id: 1, description: "a", priority: "high", relevance_score: 2 }],
+        completed_tasks: [{ task_id: 2, description: "b" }],
+        deleted_tasks: [{ task_id: 3, description: "c" }],
+        goals: [{ goal_id: "g", title: "t", description: "d" }],
+      },
+      unknown_field: { ignored: true },
+    }));
+    assert.ok(result.ok);
+    assert.equal(result.message.type, "client_hello");
+    assert.ok(!("unknown_field" in result.message), "unknown fields are dropped");
+  });
+  await t.step("a frame_event with nulls and missing optionals", () => {
+    const result = decodeClientMessage(JSON.stringify({
+      type: "frame_event",
+      frame_number: 3,
+      screenshot_id: null,
+      app_name: "Mail",
+      window_title: "",
+      ocr_text: "",
+    }));
+    assert.ok(result.ok && result.message.type === "frame_event");
+  });
+  await t.step("a tool_result and a heartbeat", () => {
+    assert.ok(
+      decodeClientMessage(JSON.stringify({
+        type: "tool_result",
+        request_id: "r",
+        frame_id: "f",
+        results: [{
+          task_id: 1,
+          description: "d",
+          status: "deleted",
+          similarity: 0.5,
+          match_type: "vector",
+          relevance_score: 0,
+        }],
+      })).ok,
+    );
+    assert.ok(decodeClientMessage('{"type":"heartbeat"}').ok);
+  });
+});
+
+Deno.test("decodeClientMessage() names the field, never the value", async (t) => {
+  const cases: Array<[string, unknown, string]> = [
+    ["binary", new Uint8Array([1]), "Binary frames are not accepted: send JSON text frames"],
+    ["not JSON", "{", "Message is not valid JSON"],
+    ["null", "null", "Message must be a JSON object"],
+    ["array", "[]", "Message must be a JSON object"],
+    ["no type", '{"a":1}', 'Message must have a string "type"'],
+    ["numeric type", '{"type":1}', 'Message must have a string "type"'],
+    ["unknown type", '{"type":"nope"}', 'Unknown message type "nope"'],
+    [
+      "missing required field",
+      '{"type":"tool_result"}',
+      'Invalid "tool_result": "request_id" is required',
+    ],
+    [
+      "wrong enum",
+      JSON.stringify({
+        type: "tool_result",
+        request_id: "r",
+        results: [{ task_id: 1, description: "d", status: "gone" }],
+      }),
+      'Invalid "tool_result": "results[0].status" must be one of "active", "completed", "deleted"',
+    ],
+    [
+      "fractional int",
+      JSON.stringify({ type: "frame_event", frame_number: 1.5 }),
+      'Invalid "frame_event": "frame_number" must be an integer',
+    ],
+    [
+      "wrong nested type",
+      JSON.stringify({
+        type: "client_hello",
+        session_context: { goals: [{ goal_id: 1, title: "secret title" }] },
+      }),
+      'Invalid "client_hello": "session_context.goals[0].goal_id" must be a string',
+    ],
+    [
+      "array expected",
+      JSON.stringify({ type: "client_hello", session_context: { active_tasks: "x" } }),
+      'Invalid "client_hello": "session_context.active_tasks" must be an array',
+    ],
+    [
+      "overlong screenshot_id",
+      JSON.stringify({ type: "frame_event", screenshot_id: "s".repeat(2000) }),
+      'Invalid "frame_event": "screenshot_id" is too long (at most 1024)',
+    ],
+  ];
+  for (const [name, input, message] of cases) {
+    await t.step(name, () => {
+      const result = decodeClientMessage(input);
+      assert.equal(result.ok, false);
+      if (!result.ok) assert.equal(result.message, message);
+    });
+  }
+  await t.step("an invalid frame still yields its frame id", () => {
+    const result = decodeClientMessage(
+      JSON.stringify({ type: "frame_event", screenshot_id: "abc", ocr_text: 5 }),
+    );
+    assert.ok(!result.ok && result.frameId === "abc");
+  });
+  await t.step("an invalid tool_result still yields its request id", () => {
+    const result = decodeClientMessage(
+      JSON.stringify({ type: "tool_result", request_id: "r1", results: 5 }),
+    );
+    assert.ok(!result.ok && result.requestId === "r1");
+  });
+});
+
+Deno.test("frameIdOf() follows protocol.md §2", () => {
+  assert.equal(frameIdOf("s1", 4), "s1");
+  assert.equal(frameIdOf("", 4), "4");
+  assert.equal(frameIdOf(null, 4), "4");
+  assert.equal(frameIdOf(undefined, undefined), "0");
+  assert.equal(frameIdOf("", "7"), "0");
+});
+
+Deno.test("encodeServerMessage() writes JSON that the server schema accepts", () => {
+  const text = encodeServerMessage({
+    type: "server_error",
+    code: "NO_CONTEXT",
+    message: "m",
+    retryable: true,
+    frame_id: "f",
+  });
+  assert.deepEqual(ServerMessage.parse(JSON.parse(text)), JSON.parse(text));
+});
+
+Deno.test("docs/protocol.schema.json is up to date (run `deno task schema` to refresh)", async () => {
+  const committed = await Deno.readTextFile(
+    new URL("../../docs/protocol.schema.json", import.meta.url),
+  );
+  assert.equal(committed, protocolJsonSchemaText());
+  const schema = JSON.parse(committed);
+  for (const type of ["client_hello", "frame_event", "tool_result", "heartbeat"]) {
+    assert.ok(JSON.stringify(schema.$defs.ClientMessage).includes(`"${type}"`), type);
+  }
+  for (
+    const type of [
+      "session_ready",
+      "tool_call_request",
+      "analysis_outcome",
+      "server_error",
+      "tool_call_cancel",
+      "go_away",
+    ]
+  ) {
+    assert.ok(JSON.stringify(schema.$defs.ServerMessage).includes(`"${type}"`), type);
+  }
+});

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { ScriptedModel } from "../fakes/fake_model.ts";
+import { startTestServer } from "../fakes/test_server.ts";
+import { protocolJsonSchemaText } from "../../src/protocol/schema.ts";
+import type { Authenticator } from "../../src/auth/authenticator.ts";
+
+Deno.test("handler: HTTP routes", async (t) => {
+  await using server = startTestServer({ model: new ScriptedModel([]) });
+  const get = (path: string, init?: RequestInit) => fetch(`${server.baseUrl}${path}`, init);
+
+  for (const path of ["/v1/health", "/healthz", "/readyz"]) {
+    await t.step(`GET ${path} → 200`, async () => {
+      const response = await get(path);
+      assert.equal(response.status, 200);
+      assert.equal(typeof (await response.json()).status, "string");
+    });
+  }
+  await t.step("GET /v1/proactive/schema serves the committed schema", async () => {
+    const response = await get("/v1/proactive/schema");
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /json/);
+    assert.equal(await response.text(), protocolJsonSchemaText());
+  });
+  await t.step("unknown path → JSON 404", async () => {
+    const response = await get("/nope");
+    assert.equal(response.status, 404);
+    assert.deepEqual(await response.json(), { error: "Not found" });
+  });
+  await t.step("plain GET /v1/proactive → 426 Upgrade Required", async () => {
+    const response = await get("/v1/proactive");
+    assert.equal(response.status, 426);
+    assert.equal(response.headers.get("upgrade"), "websocket");
+    assert.match((await response.json()).error, /WebSocket/);
+  });
+  await t.step("POST /v1/proactive → 405", async () => {
+    const response = await get("/v1/proactive", { method: "POST", body: "x" });
+    assert.equal(response.status, 405);
+    await response.body?.cancel();
+  });
+  await t.step("/readyz turns 503 while draining", async () => {
+    server.registry.startDraining();
+    const response = await get("/readyz");
+    assert.equal(response.status, 503);
+    await response.body?.cancel();
+  });
+});
+
+Deno.test("handler: upgrades are refused before the socket opens", async (t) => {
+  await t.step("an authenticator's refusal becomes its status and JSON body", async () => {
+    const refuse: Authenticator = {
+      authenticate: () =>
+        Promise.resolve({
+          ok: false,
+          status: 401,
+          reason: "missing_token",
+          headers: { "www-authenticate": "Bearer" },
+        }),
+    };
+    await using server = startTestServer({ model: new ScriptedModel([]), authenticator: refuse });
+    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get("www-authenticate"), "Bearer");
+    assert.deepEqual(await response.json(), { error: "missing_token" });
+    assert.equal(server.registry.size, 0);
+  });
+  await t.step("MAX_SESSIONS → 503", async () => {
+    await using server = startTestServer({ model: new ScriptedModel([]), maxSessions: 1 });
+    await using first = await server.connect();
+    await first.hello();
+    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    assert.equal(response.status, 503);
+    assert.ok(response.headers.get("retry-after"));
+    await response.body?.cancel();
+  });
+});
