@@ -10,7 +10,9 @@ import type { Authenticator } from "./src/auth/authenticator.ts";
 import { NoAuthenticator } from "./src/auth/none.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
+import { GeminiModel, type GeminiModelOptions } from "./src/models/gemini.ts";
 import { OfflineModel } from "./src/models/offline.ts";
+import { priceOf } from "./src/models/prices.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { startServer } from "./src/server/server.ts";
 
@@ -18,9 +20,26 @@ function buildModel(config: Config): Model {
   switch (config.modelProvider) {
     case "offline":
       return new OfflineModel();
-    default:
-      // loadConfig refuses the providers this build does not have.
-      throw new ConfigError([`MODEL_PROVIDER=${config.modelProvider} is not available`]);
+    case "gemini":
+    case "vertex": {
+      const options: GeminiModelOptions = {
+        model: config.geminiModel,
+        thinkingBudget: config.geminiThinkingBudget,
+      };
+      const price = priceOf(config.modelPrices, config.geminiModel);
+      if (price) options.price = price;
+      if (config.geminiBaseUrl) options.baseUrl = config.geminiBaseUrl;
+      if (config.modelProvider === "vertex") {
+        // loadConfig guarantees the project; credentials come from ADC (Workload Identity).
+        options.vertex = {
+          project: config.googleCloudProject ?? "",
+          location: config.googleCloudLocation,
+        };
+      } else {
+        options.apiKey = config.geminiApiKey ?? "";
+      }
+      return new GeminiModel(options);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
  * @module
  */
 import { z } from "zod";
+import { DEFAULT_PRICES, parsePrices, type PriceTable } from "./models/prices.ts";
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -22,6 +23,13 @@ export interface Config {
   geminiApiKey?: string;
   geminiModel: string;
   geminiBaseUrl?: string;
+  /** Thinking tokens per model call (0 = off where the model allows it). */
+  geminiThinkingBudget: number;
+  /** Vertex AI project and location (`MODEL_PROVIDER=vertex`). */
+  googleCloudProject?: string;
+  googleCloudLocation: string;
+  /** Token prices by model, defaults merged with `MODEL_PRICES`. */
+  modelPrices: PriceTable;
   authMode: "firebase" | "none";
   firebaseProjectId?: string;
   firebaseJwksUrl: string;
@@ -116,6 +124,18 @@ const EnvSchema = z.object({
   GEMINI_API_KEY: optText,
   GEMINI_MODEL: optText,
   GEMINI_BASE_URL: urlVar("GEMINI_BASE_URL"),
+  GEMINI_THINKING_BUDGET: intVar("GEMINI_THINKING_BUDGET", 128, 0, 32_768),
+  GOOGLE_CLOUD_PROJECT: optText,
+  GOOGLE_CLOUD_LOCATION: optText,
+  MODEL_PRICES: z.string().optional().transform((value, ctx) => {
+    if (value === undefined || value.trim() === "") return DEFAULT_PRICES;
+    const table = parsePrices(value);
+    if (typeof table === "string") {
+      ctx.addIssue({ code: "custom", message: table });
+      return z.NEVER;
+    }
+    return table;
+  }),
   AUTH_MODE: enumVar("AUTH_MODE", ["firebase", "none"] as const),
   FIREBASE_PROJECT_ID: optText,
   FIREBASE_JWKS_URL: urlVar("FIREBASE_JWKS_URL"),
@@ -131,41 +151,66 @@ const EnvSchema = z.object({
 /** The variables this service reads, for documentation and tests. */
 export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
 
+/** The defaults of protocol.md §6 that depend on other variables. */
+function derived(e: {
+  HOST?: string | undefined;
+  MODEL_PROVIDER?: Config["modelProvider"] | undefined;
+  GEMINI_API_KEY?: string | undefined;
+  AUTH_MODE?: Config["authMode"] | undefined;
+  FIREBASE_PROJECT_ID?: string | undefined;
+}) {
+  return {
+    host: e.HOST ?? "127.0.0.1",
+    modelProvider: e.MODEL_PROVIDER ?? (e.GEMINI_API_KEY ? "gemini" : "offline"),
+    authMode: e.AUTH_MODE ?? (e.FIREBASE_PROJECT_ID ? "firebase" : "none"),
+  } as const;
+}
+
 /** Reads and validates the configuration; throws {@link ConfigError} when it is bad. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  const lines = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
+  // Rules across variables still run when other variables are bad: one line for each.
+  const picked = EnvSchema.pick({
+    HOST: true,
+    MODEL_PROVIDER: true,
+    GEMINI_API_KEY: true,
+    GOOGLE_CLOUD_PROJECT: true,
+    AUTH_MODE: true,
+    FIREBASE_PROJECT_ID: true,
+  }).safeParse(env);
+  if (picked.success) {
+    const { host, modelProvider, authMode } = derived(picked.data);
+    if (authMode === "none" && !isLoopback(host)) {
+      lines.push(
+        `AUTH_MODE=none is refused when HOST is not loopback (HOST=${host}); set FIREBASE_PROJECT_ID`,
+      );
+    }
+    if (authMode === "firebase") {
+      lines.push("AUTH_MODE=firebase is not available in this build yet; use AUTH_MODE=none");
+    }
+    if (modelProvider === "gemini" && !picked.data.GEMINI_API_KEY) {
+      lines.push("GEMINI_API_KEY is required when MODEL_PROVIDER=gemini");
+    }
+    if (modelProvider === "vertex" && !picked.data.GOOGLE_CLOUD_PROJECT) {
+      lines.push("GOOGLE_CLOUD_PROJECT is required when MODEL_PROVIDER=vertex");
+    }
   }
-  const e = parsed.data;
-  const lines: string[] = [];
-  const host = e.HOST ?? "127.0.0.1";
-  const modelProvider = e.MODEL_PROVIDER ?? (e.GEMINI_API_KEY ? "gemini" : "offline");
-  const authMode = e.AUTH_MODE ?? (e.FIREBASE_PROJECT_ID ? "firebase" : "none");
-
-  if (authMode === "none" && !isLoopback(host)) {
-    lines.push(
-      `AUTH_MODE=none is refused when HOST is not loopback (HOST=${host}); set FIREBASE_PROJECT_ID`,
-    );
-  }
-  if (authMode === "firebase") {
-    lines.push("AUTH_MODE=firebase is not available in this build yet; use AUTH_MODE=none");
-  }
-  if (modelProvider !== "offline") {
-    lines.push(
-      `MODEL_PROVIDER=${modelProvider} is not available in this build yet; use MODEL_PROVIDER=offline`,
-    );
-  }
-  if (e.ANALYSIS_TIMEOUT_MS <= e.TOOL_RESULT_TIMEOUT_MS) {
+  if (parsed.success && parsed.data.ANALYSIS_TIMEOUT_MS <= parsed.data.TOOL_RESULT_TIMEOUT_MS) {
     lines.push("ANALYSIS_TIMEOUT_MS must be larger than TOOL_RESULT_TIMEOUT_MS");
   }
-  if (lines.length) throw new ConfigError(lines);
+  if (!parsed.success || lines.length) throw new ConfigError(lines);
 
+  const e = parsed.data;
+  const { host, modelProvider, authMode } = derived(e);
   const config: Config = {
     port: e.PORT,
     host,
     modelProvider,
     geminiModel: e.GEMINI_MODEL ?? "gemini-2.5-flash",
+    geminiThinkingBudget: e.GEMINI_THINKING_BUDGET,
+    googleCloudLocation: e.GOOGLE_CLOUD_LOCATION ?? "us-central1",
+    modelPrices: e.MODEL_PRICES,
     authMode,
     firebaseJwksUrl: e.FIREBASE_JWKS_URL ?? DEFAULT_FIREBASE_JWKS_URL,
     toolResultTimeoutMs: e.TOOL_RESULT_TIMEOUT_MS,
@@ -178,6 +223,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;
   if (e.GEMINI_BASE_URL) config.geminiBaseUrl = e.GEMINI_BASE_URL;
+  if (e.GOOGLE_CLOUD_PROJECT) config.googleCloudProject = e.GOOGLE_CLOUD_PROJECT;
   if (e.FIREBASE_PROJECT_ID) config.firebaseProjectId = e.FIREBASE_PROJECT_ID;
   return config;
 }

@@ -97,6 +97,7 @@ async function* loop(
   const { frame } = request;
   const started = now();
   const frameDeadline = AbortSignal.timeout(options.analysisTimeoutMs);
+  const frameEnds = performance.now() + options.analysisTimeoutMs;
   const frameSignal = AbortSignal.any([cancel, frameDeadline]);
 
   const usage: Usage = {
@@ -104,6 +105,7 @@ async function* loop(
     tool_calls: 0,
     input_tokens: 0,
     output_tokens: 0,
+    thinking_tokens: 0,
     model_ms: 0,
     tool_ms: 0,
     total_ms: 0,
@@ -143,9 +145,10 @@ async function* loop(
       AbortSignal.timeout(options.modelCallTimeoutMs),
     ]);
     const callStarted = now();
+    const deadline = Math.min(frameEnds, performance.now() + options.modelCallTimeoutMs);
     let reply: ModelReply;
     try {
-      reply = await abortable(model.generate({ request, turns }, callSignal), callSignal);
+      reply = await abortable(model.generate({ request, turns, deadline }, callSignal), callSignal);
     } catch (err) {
       if (cancel.aborted) return;
       if (frameDeadline.aborted) return timeout();
@@ -160,6 +163,7 @@ async function* loop(
     }
     usage.input_tokens += reply.usage.inputTokens;
     usage.output_tokens += reply.usage.outputTokens;
+    usage.thinking_tokens += reply.usage.thinkingTokens ?? 0;
     usage.cost_usd += reply.usage.costUsd;
     turns.push({ role: "model", reply });
 

@@ -46,8 +46,10 @@ export interface FunctionCall {
 /** Token accounting of one model call. */
 export interface ModelUsage {
   inputTokens: number;
-  /** Output tokens, thinking included (it is billed as output). */
+  /** Answer tokens, thinking excluded. */
   outputTokens: number;
+  /** Thinking tokens (billed as output), for models that think. */
+  thinkingTokens?: number;
   costUsd: number;
 }
 
@@ -83,6 +85,11 @@ export type Turn = { role: "model"; reply: ModelReply } | ToolTurn;
 export interface Conversation {
   request: AnalysisRequest;
   turns: readonly Turn[];
+  /**
+   * When this call must be over (`performance.now()` time): providers use it to skip a retry
+   * that could not finish in time. The call's signal aborts then anyway.
+   */
+  deadline?: number;
 }
 
 /** A language model (or a stand-in) that decides what to do with a frame. */

@@ -195,6 +195,8 @@ export const Usage = z.object({
   tool_calls: z.int(),
   input_tokens: z.int(),
   output_tokens: z.int(),
+  /** Ours, additive: thinking tokens (billed as output). */
+  thinking_tokens: z.int(),
   model_ms: z.int(),
   tool_ms: z.int(),
   total_ms: z.int(),

@@ -4,7 +4,7 @@
 import type { Model } from "../../src/analysis/model.ts";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
 import { NoAuthenticator } from "../../src/auth/none.ts";
-import { silentLogger } from "../../src/log.ts";
+import { type Logger, silentLogger } from "../../src/log.ts";
 import { SessionRegistry } from "../../src/server/registry.ts";
 import { type ProactiveServer, startServer } from "../../src/server/server.ts";
 import type { SessionLimits } from "../../src/server/session.ts";
@@ -25,6 +25,8 @@ export interface TestServerOptions {
   limits?: Partial<SessionLimits>;
   authenticator?: Authenticator;
   maxSessions?: number;
+  /** Defaults to a silent logger. */
+  log?: Logger;
 }
 
 /** A running test server; `await using` shuts it down. */
@@ -47,7 +49,7 @@ export function startTestServer(options: TestServerOptions): TestServer {
     model: options.model,
     authenticator: options.authenticator ?? new NoAuthenticator(),
     registry,
-    log: silentLogger,
+    log: options.log ?? silentLogger,
     maxSessions: options.maxSessions ?? 100,
     limits: { ...TEST_LIMITS, ...options.limits },
     today: () => "2026-11-25",

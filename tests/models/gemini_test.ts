@@ -1,0 +1,385 @@
+import assert from "node:assert/strict";
+import { type AnalysisEvent, analyzeFrame } from "../../src/analysis/analyze_frame.ts";
+import type { AnalysisRequest } from "../../src/analysis/model.ts";
+import { GeminiModel, type GeminiModelOptions, parseRetryAfter } from "../../src/models/gemini.ts";
+import { costOf, DEFAULT_PRICES, parsePrices, priceOf } from "../../src/models/prices.ts";
+import { AnalysisOutcome, ServerError, type ToolResult } from "../../src/protocol/messages.ts";
+import {
+  errorAnswer,
+  FakeGemini,
+  functionCallAnswer,
+  type GeminiStep,
+} from "../fakes/fake_gemini.ts";
+
+const KEY = "AIzaFAKE-key-0123456789";
+const JPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDA==";
+
+const REQUEST: AnalysisRequest = {
+  frame: {
+    frameId: "f1",
+    appName: "Slack",
+    windowTitle: "Slack | #finance",
+    ocrText: "Sarah: can you send me the Q3 report by Friday?",
+  },
+  context: {
+    active_tasks: [{
+      task_id: 11,
+      description: "Book flights to Lisbon",
+      priority: "high",
+      relevance_score: 1,
+    }],
+    completed_tasks: [{ task_id: 12, description: "Renew passport" }],
+    deleted_tasks: [{ task_id: 13, description: "Buy a boat" }],
+    goals: [{ goal_id: "g1", title: "Close the quarter", description: "Finance reporting" }],
+  },
+  today: "2026-11-25",
+};
+
+function model(fake: FakeGemini, options: Partial<GeminiModelOptions> = {}) {
+  return new GeminiModel({
+    model: "gemini-2.5-flash",
+    apiKey: KEY,
+    baseUrl: fake.baseUrl,
+    thinkingBudget: 128,
+    price: DEFAULT_PRICES["gemini-2.5-flash"],
+    retryBaseMs: 10,
+    retryMaxMs: 50,
+    ...options,
+  });
+}
+
+/** Runs the real loop over the provider; tool calls are answered by `answer`. */
+async function analyze(
+  fake: FakeGemini,
+  options: {
+    request?: AnalysisRequest;
+    modelOptions?: Partial<GeminiModelOptions>;
+    answer?: (requestId: string) => ToolResult | undefined;
+    modelCallTimeoutMs?: number;
+    signal?: AbortSignal;
+  } = {},
+) {
+  const events: AnalysisEvent[] = [];
+  const generator = analyzeFrame(options.request ?? REQUEST, {
+    model: model(fake, options.modelOptions),
+    signal: options.signal ?? new AbortController().signal,
+    analysisTimeoutMs: 20_000,
+    modelCallTimeoutMs: options.modelCallTimeoutMs ?? 10_000,
+    toolResultTimeoutMs: 5_000,
+  });
+  let input: ToolResult | undefined;
+  for (;;) {
+    const step = await generator.next(input);
+    if (step.done) break;
+    events.push(step.value);
+    input = step.value.kind === "tool_call"
+      ? options.answer?.(step.value.message.request_id) ?? {
+        type: "tool_result",
+        request_id: step.value.message.request_id,
+        results: [],
+      }
+      : undefined;
+  }
+  const last = events.at(-1);
+  return { events, terminal: last?.kind === "terminal" ? last.message : undefined };
+}
+
+function asOutcome(message: unknown): AnalysisOutcome {
+  return AnalysisOutcome.parse(message);
+}
+
+type Body = {
+  contents: Array<{ role: string; parts: Array<Record<string, unknown>> }>;
+  tools: Array<{ functionDeclarations: Array<{ name: string }> }>;
+  toolConfig: { functionCallingConfig: { mode: string } };
+  generationConfig?: { thinkingConfig?: { thinkingBudget?: number } };
+  systemInstruction?: unknown;
+};
+
+Deno.test("GeminiModel sends the request of protocol.md §5", async (t) => {
+  await t.step("path, key header, tools forced with ANY, prompt, image", async () => {
+    await using fake = new FakeGemini([
+      functionCallAnswer("no_task_found", { context_summary: "chat" }),
+    ]);
+    const { terminal } = await analyze(fake, {
+      request: { ...REQUEST, frame: { ...REQUEST.frame, jpegBase64: JPEG } },
+    });
+    assert.equal(asOutcome(terminal).outcome_kind, "no_task_found");
+    assert.equal(fake.requests.length, 1);
+    const request = fake.requests[0]!;
+    assert.equal(request.method, "POST");
+    assert.equal(request.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert.equal(request.headers.get("x-goog-api-key"), KEY);
+    assert.ok(!request.url.includes(KEY), "the key is not in the URL");
+    const body = request.body as Body;
+    assert.deepEqual(
+      body.tools[0]!.functionDeclarations.map((d) => d.name).sort(),
+      ["extract_task", "no_task_found", "reject_task", "search_keywords", "search_similar"],
+    );
+    assert.equal(body.toolConfig.functionCallingConfig.mode, "ANY");
+    assert.equal(body.generationConfig?.thinkingConfig?.thinkingBudget, 128);
+    assert.ok(body.systemInstruction, "system instruction sent");
+    const parts = body.contents[0]!.parts;
+    const text = String(parts[0]!.text);
+    for (
+      const expected of [
+        "Today is 2026-11-25",
+        "App: Slack",
+        "Window title: Slack | #finance",
+        "can you send me the Q3 report by Friday?",
+        "#11 Book flights to Lisbon",
+        "(rank 1)",
+        "#12 Renew passport",
+        "#13 Buy a boat",
+        "Close the quarter",
+      ]
+    ) {
+      assert.ok(text.includes(expected), `prompt carries ${expected}`);
+    }
+    assert.deepEqual(parts[1], { inlineData: { mimeType: "image/jpeg", data: JPEG } });
+  });
+  await t.step("no image part without a JPEG", async () => {
+    await using fake = new FakeGemini([functionCallAnswer("no_task_found", {})]);
+    await analyze(fake);
+    const parts = (fake.requests[0]!.body as Body).contents[0]!.parts;
+    assert.equal(parts.length, 1);
+    assert.ok(!("inlineData" in parts[0]!));
+  });
+});
+
+Deno.test("GeminiModel returns the model's content verbatim after a search", async () => {
+  await using fake = new FakeGemini([
+    functionCallAnswer("search_similar", { query: "Q3 report" }, {
+      thoughtSignature: "c2lnbmF0dXJlLTEyMw==",
+    }),
+    functionCallAnswer("extract_task", {
+      title: "Send Q3 report to Sarah",
+      priority: "high",
+      confidence: "0.9",
+      inferred_deadline: "2026-11-27",
+    }),
+  ]);
+  const { events, terminal } = await analyze(fake, {
+    answer: (id) => ({
+      type: "tool_result",
+      request_id: id,
+      results: [{
+        task_id: 11,
+        description: "Book flights to Lisbon",
+        status: "active",
+        similarity: 0.12,
+      }],
+    }),
+  });
+  assert.equal(events[0]?.kind, "tool_call");
+  const outcome = asOutcome(terminal);
+  assert.equal(outcome.outcome_kind, "extract_task");
+  if (outcome.outcome_kind === "extract_task") assert.equal(outcome.task.confidence, 0.9);
+  assert.equal(fake.requests.length, 2);
+  const contents = (fake.requests[1]!.body as Body).contents;
+  assert.equal(contents.length, 3);
+  assert.deepEqual(contents[1], {
+    role: "model",
+    parts: [{
+      functionCall: { name: "search_similar", args: { query: "Q3 report" } },
+      thoughtSignature: "c2lnbmF0dXJlLTEyMw==",
+    }],
+  });
+  const response = contents[2]!.parts[0]!.functionResponse as {
+    name: string;
+    response: { output: string };
+  };
+  assert.equal(contents[2]!.role, "user");
+  assert.equal(response.name, "search_similar");
+  assert.match(response.response.output, /#11 Book flights to Lisbon/);
+  // The first turn is sent again unchanged.
+  assert.deepEqual(contents[0], (fake.requests[0]!.body as Body).contents[0]);
+});
+
+Deno.test("GeminiModel retries what is worth retrying", async (t) => {
+  await t.step("429 then 200 → success after one retry, honouring Retry-After", async () => {
+    await using fake = new FakeGemini([
+      errorAnswer(429, { "retry-after": "0" }),
+      functionCallAnswer("no_task_found", {}),
+    ]);
+    const { terminal } = await analyze(fake);
+    assert.equal(asOutcome(terminal).outcome_kind, "no_task_found");
+    assert.equal(fake.requests.length, 2);
+  });
+  await t.step("503 three times → GEMINI_ERROR after exactly 3 requests", async () => {
+    await using fake = new FakeGemini([errorAnswer(503), errorAnswer(503), errorAnswer(503)]);
+    const { terminal } = await analyze(fake);
+    const error = ServerError.parse(terminal);
+    assert.deepEqual([error.code, error.retryable, error.message], [
+      "GEMINI_ERROR",
+      true,
+      "Model request failed (HTTP 503)",
+    ]);
+    assert.equal(fake.requests.length, 3);
+  });
+  for (const status of [400, 401, 403, 404]) {
+    await t.step(`${status} → no retry`, async () => {
+      await using fake = new FakeGemini([
+        errorAnswer(status),
+        functionCallAnswer("no_task_found", {}),
+      ]);
+      const { terminal } = await analyze(fake);
+      assert.equal(ServerError.parse(terminal).message, `Model request failed (HTTP ${status})`);
+      assert.equal(fake.requests.length, 1);
+    });
+  }
+  await t.step("a retry hint past the deadline gives up at once", async () => {
+    await using fake = new FakeGemini([errorAnswer(429, { "retry-after": "60" })]);
+    const started = performance.now();
+    const { terminal } = await analyze(fake, { modelCallTimeoutMs: 5_000 });
+    assert.equal(ServerError.parse(terminal).code, "GEMINI_ERROR");
+    assert.equal(fake.requests.length, 1);
+    assert.ok(performance.now() - started < 4_000, "did not sleep toward the deadline");
+  });
+  await t.step("a network error is retried", async () => {
+    // Nothing listens on the base URL's port once the fake is gone.
+    const gone = new FakeGemini();
+    const baseUrl = gone.baseUrl;
+    await gone[Symbol.asyncDispose]();
+    await using fake = new FakeGemini();
+    const { terminal } = await analyze(fake, { modelOptions: { baseUrl } });
+    const error = ServerError.parse(terminal);
+    assert.equal(error.message, "Model request failed (network error)");
+  });
+});
+
+Deno.test("GeminiModel turns empty or blocked answers into the no_task_found fallback", async (t) => {
+  const cases: Array<[string, GeminiStep, RegExp]> = [
+    [
+      "garbage body",
+      { text: "<html>oops</html>", headers: { "content-type": "application/json" } },
+      /unreadable response/,
+    ],
+    [
+      "no candidates",
+      { json: { candidates: [], usageMetadata: { promptTokenCount: 5 } } },
+      /no candidates/,
+    ],
+    [
+      "prompt blocked",
+      { json: { promptFeedback: { blockReason: "SAFETY" } } },
+      /prompt blocked: SAFETY/,
+    ],
+    ["SAFETY finish", {
+      json: { candidates: [{ content: { role: "model", parts: [] }, finishReason: "SAFETY" }] },
+    }, /SAFETY/],
+    ["RECITATION finish", { json: { candidates: [{ finishReason: "RECITATION" }] } }, /RECITATION/],
+    ["text only", {
+      json: {
+        candidates: [{
+          content: { role: "model", parts: [{ text: "Looks like a task!" }] },
+          finishReason: "STOP",
+        }],
+      },
+    }, /text only/],
+  ];
+  for (const [name, step, why] of cases) {
+    await t.step(name, async () => {
+      await using fake = new FakeGemini([step]);
+      const { terminal } = await analyze(fake);
+      const outcome = asOutcome(terminal);
+      assert.equal(outcome.outcome_kind, "no_task_found");
+      assert.match(outcome.context_summary, why);
+      assert.equal(outcome.current_activity, "Slack");
+    });
+  }
+});
+
+Deno.test("GeminiModel deadlines and cancellation", async (t) => {
+  await t.step(
+    "a response slower than MODEL_CALL_TIMEOUT_MS → timed out, request aborted",
+    async () => {
+      await using fake = new FakeGemini([{ hang: true }]);
+      const { terminal } = await analyze(fake, { modelCallTimeoutMs: 200 });
+      const error = ServerError.parse(terminal);
+      assert.deepEqual([error.code, error.message], ["GEMINI_ERROR", "Model request timed out"]);
+      await fake.sawAbort();
+      assert.equal(fake.requests.length, 1, "a timeout is not retried inside the call");
+    },
+  );
+  await t.step(
+    "a cancel mid-call aborts the HTTP request (the fake sees the connection go)",
+    async () => {
+      await using fake = new FakeGemini([{ hang: true }]);
+      const controller = new AbortController();
+      const done = analyze(fake, { signal: controller.signal });
+      while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+      controller.abort(new Error("client disconnected"));
+      const { terminal } = await done;
+      assert.equal(terminal, undefined, "no terminal after a cancel");
+      await fake.sawAbort();
+      assert.equal(fake.requests[0]?.aborted, true);
+    },
+  );
+});
+
+Deno.test("GeminiModel usage and cost", async () => {
+  await using fake = new FakeGemini([
+    functionCallAnswer("search_keywords", { query: "q" }, {
+      usage: { promptTokenCount: 1000, candidatesTokenCount: 20, thoughtsTokenCount: 100 },
+    }),
+    functionCallAnswer("no_task_found", {}, {
+      usage: { promptTokenCount: 1200, candidatesTokenCount: 30, thoughtsTokenCount: 0 },
+    }),
+  ]);
+  const { terminal } = await analyze(fake);
+  const { usage } = asOutcome(terminal);
+  assert.deepEqual(
+    [
+      usage.model_calls,
+      usage.tool_calls,
+      usage.input_tokens,
+      usage.output_tokens,
+      usage.thinking_tokens,
+    ],
+    [2, 1, 2200, 50, 100],
+  );
+  // flash: $0.30 / 1M input, $2.50 / 1M output (thinking billed as output)
+  const expected = (2200 * 0.3 + 150 * 2.5) / 1e6;
+  assert.ok(Math.abs(usage.cost_usd - expected) < 1e-9, `${usage.cost_usd} ≈ ${expected}`);
+});
+
+Deno.test("price table", () => {
+  assert.deepEqual(priceOf(DEFAULT_PRICES, "gemini-2.5-flash-lite"), { input: 0.1, output: 0.4 });
+  assert.deepEqual(priceOf(DEFAULT_PRICES, "gemini-2.5-flash-preview-09"), {
+    input: 0.3,
+    output: 2.5,
+  });
+  assert.equal(priceOf(DEFAULT_PRICES, "mystery"), undefined);
+  assert.equal(costOf(undefined, 1000, 1000), 0);
+  const table = parsePrices('{"my-model":{"input":1,"output":2}}');
+  assert.ok(
+    typeof table === "object" && table["my-model"]?.output === 2 && table["gemini-2.5-pro"],
+  );
+  assert.match(String(parsePrices("{")), /must be JSON/);
+  assert.match(String(parsePrices('{"m":{"input":-1,"output":2}}')), /must look like/);
+  assert.equal(parseRetryAfter("2"), 2000);
+  assert.equal(parseRetryAfter(null), undefined);
+  assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4_000), 6_000);
+});
+
+Deno.test("GeminiModel in Vertex mode uses the Vertex URL and a bearer token", async () => {
+  await using fake = new FakeGemini([functionCallAnswer("no_task_found", {})]);
+  await analyze(fake, {
+    modelOptions: {
+      apiKey: undefined,
+      vertex: {
+        project: "my-project",
+        location: "europe-west4",
+        credentials: { getAccessToken: () => Promise.resolve("ya29.fake-token") },
+      },
+    },
+  });
+  const request = fake.requests[0]!;
+  assert.equal(
+    request.path,
+    "/v1beta1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent",
+  );
+  assert.equal(request.headers.get("authorization"), "Bearer ya29.fake-token");
+  assert.equal(request.headers.get("x-goog-api-key"), null);
+});
