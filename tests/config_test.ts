@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.ts";
 
 function refusal(env: Record<string, string>): string[] {
   try {
@@ -105,4 +105,11 @@ Deno.test("loadConfig() refuses bad values with one line per variable", async (t
       "ANALYSIS_TIMEOUT_MS must be larger than TOOL_RESULT_TIMEOUT_MS",
     ]);
   });
+});
+
+Deno.test("the README's configuration table names every variable loadConfig reads", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const table = readme.split("## Configuration")[1]?.split("\n## ")[0] ?? "";
+  const documented = new Set([...table.matchAll(/^\| `([A-Z_]+)`/gm)].map((m) => m[1]));
+  assert.deepEqual([...CONFIG_VARIABLES].sort(), [...documented].sort());
 });
