@@ -31,6 +31,7 @@ import {
   type Turn,
 } from "./model.ts";
 import { formatToolResponse, isSearchTool } from "./tools.ts";
+import { abortable } from "../async/abortable.ts";
 
 /** Options of {@link analyzeFrame}. */
 export interface AnalyzeFrameOptions {
@@ -257,20 +258,4 @@ async function* loop(
         return undefined;
     }
   }
-}
-
-/**
- * Settles with `promise`, or rejects with the signal's reason as soon as it aborts, so a
- * model that ignores its signal still cannot hold the frame past its deadline.
- */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
