@@ -7,6 +7,7 @@
  */
 import type { Model } from "./src/analysis/model.ts";
 import type { Authenticator } from "./src/auth/authenticator.ts";
+import { FirebaseAuthenticator } from "./src/auth/firebase.ts";
 import { NoAuthenticator } from "./src/auth/none.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
@@ -47,8 +48,13 @@ function buildAuthenticator(config: Config): Authenticator {
   switch (config.authMode) {
     case "none":
       return new NoAuthenticator();
-    default:
-      throw new ConfigError([`AUTH_MODE=${config.authMode} is not available`]);
+    case "firebase":
+      // loadConfig guarantees the project id in this mode.
+      return new FirebaseAuthenticator({
+        projectId: config.firebaseProjectId ?? "",
+        jwksUrl: config.firebaseJwksUrl,
+        clockToleranceSec: config.firebaseClockToleranceSec,
+      });
   }
 }
 

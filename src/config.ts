@@ -33,6 +33,8 @@ export interface Config {
   authMode: "firebase" | "none";
   firebaseProjectId?: string;
   firebaseJwksUrl: string;
+  /** Allowed clock skew when checking token times, seconds. */
+  firebaseClockToleranceSec: number;
   toolResultTimeoutMs: number;
   modelCallTimeoutMs: number;
   analysisTimeoutMs: number;
@@ -139,6 +141,7 @@ const EnvSchema = z.object({
   AUTH_MODE: enumVar("AUTH_MODE", ["firebase", "none"] as const),
   FIREBASE_PROJECT_ID: optText,
   FIREBASE_JWKS_URL: urlVar("FIREBASE_JWKS_URL"),
+  FIREBASE_CLOCK_TOLERANCE_SEC: intVar("FIREBASE_CLOCK_TOLERANCE_SEC", 5, 0, 300),
   TOOL_RESULT_TIMEOUT_MS: intVar("TOOL_RESULT_TIMEOUT_MS", 10_000, 1, 600_000),
   MODEL_CALL_TIMEOUT_MS: intVar("MODEL_CALL_TIMEOUT_MS", 20_000, 1, 600_000),
   ANALYSIS_TIMEOUT_MS: intVar("ANALYSIS_TIMEOUT_MS", 45_000, 1, 600_000),
@@ -186,8 +189,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         `AUTH_MODE=none is refused when HOST is not loopback (HOST=${host}); set FIREBASE_PROJECT_ID`,
       );
     }
-    if (authMode === "firebase") {
-      lines.push("AUTH_MODE=firebase is not available in this build yet; use AUTH_MODE=none");
+    if (authMode === "firebase" && !picked.data.FIREBASE_PROJECT_ID) {
+      lines.push("FIREBASE_PROJECT_ID is required when AUTH_MODE=firebase");
     }
     if (modelProvider === "gemini" && !picked.data.GEMINI_API_KEY) {
       lines.push("GEMINI_API_KEY is required when MODEL_PROVIDER=gemini");
@@ -213,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     modelPrices: e.MODEL_PRICES,
     authMode,
     firebaseJwksUrl: e.FIREBASE_JWKS_URL ?? DEFAULT_FIREBASE_JWKS_URL,
+    firebaseClockToleranceSec: e.FIREBASE_CLOCK_TOLERANCE_SEC,
     toolResultTimeoutMs: e.TOOL_RESULT_TIMEOUT_MS,
     modelCallTimeoutMs: e.MODEL_CALL_TIMEOUT_MS,
     analysisTimeoutMs: e.ANALYSIS_TIMEOUT_MS,

@@ -45,6 +45,24 @@ Deno.test("loadConfig() picks gemini when a key is set, and reads its variables"
   assert.deepEqual([vertex.googleCloudProject, vertex.googleCloudLocation], ["p", "us-central1"]);
 });
 
+Deno.test("loadConfig() picks firebase when a project is set, and reads its variables", () => {
+  const config = loadConfig({ FIREBASE_PROJECT_ID: "omi", HOST: "0.0.0.0" });
+  assert.equal(config.authMode, "firebase");
+  assert.equal(config.firebaseProjectId, "omi");
+  assert.match(config.firebaseJwksUrl, /^https:\/\/www\.googleapis\.com\/.*securetoken/);
+  assert.equal(config.firebaseClockToleranceSec, 5);
+  const custom = loadConfig({
+    AUTH_MODE: "firebase",
+    FIREBASE_PROJECT_ID: "omi",
+    FIREBASE_JWKS_URL: "http://127.0.0.1:9/keys",
+    FIREBASE_CLOCK_TOLERANCE_SEC: "0",
+  });
+  assert.deepEqual(
+    [custom.firebaseJwksUrl, custom.firebaseClockToleranceSec],
+    ["http://127.0.0.1:9/keys", 0],
+  );
+});
+
 Deno.test("loadConfig() reads every variable", () => {
   const config = loadConfig({
     PORT: "9000",
@@ -83,6 +101,14 @@ Deno.test("loadConfig() refuses bad values with one line per variable", async (t
     const lines = refusal({ HOST: "0.0.0.0", AUTH_MODE: "none" });
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /^AUTH_MODE=none is refused when HOST is not loopback/);
+  });
+  await t.step("firebase without a project, and a bad clock tolerance", () => {
+    assert.deepEqual(refusal({ AUTH_MODE: "firebase" }), [
+      "FIREBASE_PROJECT_ID is required when AUTH_MODE=firebase",
+    ]);
+    assert.deepEqual(refusal({ FIREBASE_PROJECT_ID: "p", FIREBASE_CLOCK_TOLERANCE_SEC: "-1" }), [
+      "FIREBASE_CLOCK_TOLERANCE_SEC must be an integer from 0 to 300",
+    ]);
   });
   await t.step("a bad URL", () => {
     assert.deepEqual(refusal({ GEMINI_BASE_URL: "not a url" }), [

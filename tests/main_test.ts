@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FakeClient } from "./fakes/fake_client.ts";
+import { IdentityProvider } from "./fakes/identity_provider.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -71,6 +72,48 @@ Deno.test("main.ts with no configuration serves the offline model", async () => 
     } catch {
       // already exited
     }
+    await child.status;
+  }
+});
+
+Deno.test("main.ts with AUTH_MODE=firebase runs a whole session on a verified token", async () => {
+  await using idp = await IdentityProvider.start("omi-e2e");
+  const { child, lines, host } = await startMain({
+    FIREBASE_PROJECT_ID: idp.projectId,
+    FIREBASE_JWKS_URL: idp.jwksUrl,
+  });
+  try {
+    const refused = await fetch(`http://${host}/v1/proactive`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+
+    await using client = await FakeClient.connect(`ws://${host}/v1/proactive`, {
+      authorization: `Bearer ${await idp.mint()}`,
+    });
+    await client.hello({ session_context: {} });
+    client.send({
+      type: "frame_event",
+      frame_number: 1,
+      app_name: "Mail",
+      window_title: "Inbox",
+      ocr_text: "Could you review the budget spreadsheet before tomorrow?",
+    });
+    const request = await client.expect("tool_call_request");
+    client.send({ type: "tool_result", request_id: request.request_id, results: [] });
+    const outcome = await client.expect("analysis_outcome");
+    assert.equal(outcome.outcome_kind, "extract_task");
+    assert.equal(idp.fetches, 1);
+  } finally {
+    await lines.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    child.kill("SIGTERM");
     await child.status;
   }
 });

@@ -87,9 +87,10 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       log.warn("connection refused", { reason: "max_sessions" });
       return json(503, { error: "Server is at capacity; retry shortly" }, { "retry-after": "5" });
     }
+    // Not tied to request.signal: Deno aborts it after every successful upgrade (and warns).
     const auth = await options.authenticator.authenticate(
       request,
-      AbortSignal.any([request.signal, AbortSignal.timeout(AUTH_TIMEOUT_MS)]),
+      AbortSignal.timeout(AUTH_TIMEOUT_MS),
     );
     if (!auth.ok) {
       log.info("connection refused", { reason: auth.reason, status: auth.status });

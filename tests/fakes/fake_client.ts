@@ -37,9 +37,9 @@ export class FakeClient {
     });
   }
 
-  /** Opens a socket to `url` and waits until it is open. */
-  static async connect(url: string): Promise<FakeClient> {
-    const socket = new WebSocket(url);
+  /** Opens a socket to `url` (with upgrade `headers`, e.g. a token) and waits until it is open. */
+  static async connect(url: string, headers?: HeadersInit): Promise<FakeClient> {
+    const socket = headers ? new WebSocket(url, { headers }) : new WebSocket(url);
     await new Promise<void>((resolve, reject) => {
       socket.addEventListener("open", () => resolve(), { once: true });
       socket.addEventListener("error", () => reject(new Error("connect failed")), { once: true });
