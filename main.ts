@@ -14,6 +14,9 @@ import { createLogger } from "./src/log.ts";
 import { GeminiModel, type GeminiModelOptions } from "./src/models/gemini.ts";
 import { OfflineModel } from "./src/models/offline.ts";
 import { priceOf } from "./src/models/prices.ts";
+import { InstrumentedModel } from "./src/models/instrumented.ts";
+import { Metrics } from "./src/server/metrics.ts";
+import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { startServer } from "./src/server/server.ts";
 
@@ -68,8 +71,9 @@ function main(): void {
     Deno.exit(1);
   }
   const log = createLogger({ level: config.logLevel });
-  const model = buildModel(config);
   const registry = new SessionRegistry();
+  const metrics = new Metrics(() => registry.size);
+  const model = new InstrumentedModel(buildModel(config), metrics);
   const server = startServer({
     hostname: config.host,
     port: config.port,
@@ -77,7 +81,13 @@ function main(): void {
     authenticator: buildAuthenticator(config),
     registry,
     log,
+    metrics,
     maxSessions: config.maxSessions,
+    maxSessionsPerUser: config.maxSessionsPerUser,
+    idleTimeoutSeconds: config.idleTimeoutSec,
+    ...(config.rateLimitFramesPerMinute > 0
+      ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
+      : {}),
     limits: {
       analysisTimeoutMs: config.analysisTimeoutMs,
       modelCallTimeoutMs: config.modelCallTimeoutMs,
@@ -97,9 +107,10 @@ function main(): void {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info("shutting down", { signal, sessions: registry.size });
-    await server.shutdown();
-    log.info("stopped");
+    const started = performance.now();
+    log.info("draining", { signal, sessions: registry.size, timeout_ms: config.drainTimeoutMs });
+    const forced = await server.drain(config.drainTimeoutMs);
+    log.info("stopped", { ms: Math.round(performance.now() - started), forced_closes: forced });
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));

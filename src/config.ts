@@ -41,6 +41,13 @@ export interface Config {
   maxMessageBytes: number;
   maxPendingFrames: number;
   maxSessions: number;
+  maxSessionsPerUser: number;
+  /** Frames per user per minute; 0 turns the budget off. */
+  rateLimitFramesPerMinute: number;
+  /** Seconds without a pong before a WebSocket peer is considered dead. */
+  idleTimeoutSec: number;
+  /** How long a drain lets running frames finish before closing every socket. */
+  drainTimeoutMs: number;
   logLevel: LogLevel;
 }
 
@@ -148,6 +155,10 @@ const EnvSchema = z.object({
   MAX_MESSAGE_BYTES: intVar("MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
   MAX_PENDING_FRAMES: intVar("MAX_PENDING_FRAMES", 4, 1, 1000),
   MAX_SESSIONS: intVar("MAX_SESSIONS", 10_000, 1, 1_000_000),
+  MAX_SESSIONS_PER_USER: intVar("MAX_SESSIONS_PER_USER", 5, 1, 10_000),
+  RATE_LIMIT_FRAMES_PER_MINUTE: intVar("RATE_LIMIT_FRAMES_PER_MINUTE", 120, 0, 1_000_000),
+  IDLE_TIMEOUT_SEC: intVar("IDLE_TIMEOUT_SEC", 30, 1, 3_600),
+  DRAIN_TIMEOUT_MS: intVar("DRAIN_TIMEOUT_MS", 20_000, 0, 600_000),
   LOG_LEVEL: enumVar("LOG_LEVEL", LOG_LEVELS),
 });
 
@@ -223,6 +234,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxPendingFrames: e.MAX_PENDING_FRAMES,
     maxSessions: e.MAX_SESSIONS,
+    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    rateLimitFramesPerMinute: e.RATE_LIMIT_FRAMES_PER_MINUTE,
+    idleTimeoutSec: e.IDLE_TIMEOUT_SEC,
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL ?? "info",
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;

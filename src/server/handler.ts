@@ -11,6 +11,8 @@ import type { Model } from "../analysis/model.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Logger } from "../log.ts";
 import { protocolJsonSchemaText } from "../protocol/schema.ts";
+import { type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+import type { FrameRateLimiter } from "./rate_limiter.ts";
 import type { SessionRegistry } from "./registry.ts";
 import { Session, type SessionLimits } from "./session.ts";
 
@@ -21,10 +23,15 @@ export interface HandlerOptions {
   registry: SessionRegistry;
   log: Logger;
   limits: SessionLimits;
+  metrics: Metrics;
   /** Sessions per process; further upgrades get 503. */
   maxSessions: number;
-  /** Seconds without a pong before a peer is considered dead. */
-  idleTimeoutSeconds?: number;
+  /** Sessions per user; further upgrades get 429. */
+  maxSessionsPerUser: number;
+  /** The per-user frame budget; absent = unlimited. */
+  rateLimiter?: FrameRateLimiter;
+  /** Seconds without a pong before a peer is considered dead (WebSocket ping/pong). */
+  idleTimeoutSeconds: number;
   /** Today's date for analyses; injectable for tests. */
   today?: () => string;
 }
@@ -41,7 +48,7 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 
 /** Builds the request handler given to `Deno.serve`. */
 export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
-  const { registry, log } = options;
+  const { registry, log, metrics } = options;
   let schemaText: string | undefined;
 
   return async function handle(request: Request): Promise<Response> {
@@ -54,6 +61,10 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         return registry.draining
           ? json(503, { status: "draining" })
           : json(200, { status: "ready" });
+      case "/metrics":
+        return new Response(metrics.render(), {
+          headers: { "content-type": METRICS_CONTENT_TYPE },
+        });
       case "/v1/proactive/schema":
         schemaText ??= protocolJsonSchemaText();
         return new Response(schemaText, {
@@ -78,43 +89,74 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         connection: "Upgrade",
       });
     }
-    if (registry.draining) {
-      return json(503, { error: "Server is shutting down; reconnect shortly" }, {
-        "retry-after": "1",
-      });
-    }
-    if (registry.size >= options.maxSessions) {
-      log.warn("connection refused", { reason: "max_sessions" });
-      return json(503, { error: "Server is at capacity; retry shortly" }, { "retry-after": "5" });
-    }
+    const busy = unavailable();
+    if (busy) return busy;
     // Not tied to request.signal: Deno aborts it after every successful upgrade (and warns).
     const auth = await options.authenticator.authenticate(
       request,
       AbortSignal.timeout(AUTH_TIMEOUT_MS),
     );
-    if (!auth.ok) {
-      log.info("connection refused", { reason: auth.reason, status: auth.status });
-      return json(auth.status, { error: auth.reason }, auth.headers);
+    if (!auth.ok) return refuse(auth.reason, auth.status, { error: auth.reason }, auth.headers);
+    // Checked again: the process may have filled up or begun draining during authentication.
+    const stillBusy = unavailable();
+    if (stillBusy) return stillBusy;
+    const { userId } = auth;
+    if (registry.sessionsOf(userId) >= options.maxSessionsPerUser) {
+      return refuse("max_sessions_per_user", 429, {
+        error: "Too many open sessions for this user; close one first",
+      }, { "retry-after": "5" });
     }
 
     const { socket, response } = Deno.upgradeWebSocket(request, {
-      idleTimeout: options.idleTimeoutSeconds ?? 30,
+      idleTimeout: options.idleTimeoutSeconds,
     });
-    const session = new Session({
+    const limiter = options.rateLimiter;
+    const session: Session = new Session({
       socket,
       model: options.model,
       limits: options.limits,
-      log: log.child({ uid: auth.userId }),
+      log: log.child({ uid: userId }),
+      metrics,
+      onClosed: () => {
+        registry.delete(session);
+        log.info("session closed", { session: session.id, uid: userId });
+      },
+      ...(limiter ? { takeFrame: () => limiter.take(userId) } : {}),
       ...(options.today ? { today: options.today } : {}),
     });
-    registry.add(session);
+    registry.add(session, userId);
+    metrics.sessionsTotal.inc();
     socket.onmessage = (event) => session.handleMessage(event.data);
-    socket.onclose = () => {
-      session.handleClose();
-      registry.delete(session);
-    };
+    socket.onclose = () => session.handleClose();
     socket.onerror = () => {};
-    log.info("session opened", { session: session.id, uid: auth.userId });
+    log.info("session opened", { session: session.id, uid: userId });
     return response;
+  }
+
+  /** The refusal when the process is draining or full, else `undefined`. */
+  function unavailable(): Response | undefined {
+    if (registry.draining) {
+      return refuse("draining", 503, { error: "Server is shutting down; reconnect shortly" }, {
+        "retry-after": "1",
+      });
+    }
+    if (registry.size >= options.maxSessions) {
+      return refuse("max_sessions", 503, { error: "Server is at capacity; retry shortly" }, {
+        "retry-after": "5",
+      });
+    }
+    return undefined;
+  }
+
+  /** A refused upgrade: counted, logged (reason only), answered with JSON. */
+  function refuse(
+    reason: string,
+    status: number,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Response {
+    metrics.rejectedTotal.inc({ reason });
+    log.info("connection refused", { reason, status });
+    return json(status, body, headers);
   }
 }

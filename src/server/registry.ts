@@ -1,5 +1,6 @@
 /**
- * The live sessions of this process: counted for limits and closed together on shutdown.
+ * The live sessions of this process: counted for limits (per process and per user) and
+ * drained together on shutdown.
  *
  * @module
  */
@@ -7,8 +8,10 @@ import { CLOSE, type Session } from "./session.ts";
 
 /** Live sessions, and whether the process is draining. */
 export class SessionRegistry {
-  #sessions = new Set<Session>();
+  #sessions = new Map<Session, string>();
+  #perUser = new Map<string, number>();
   #draining = false;
+  #onEmpty: Array<() => void> = [];
 
   /** Number of open sessions. */
   get size(): number {
@@ -20,14 +23,27 @@ export class SessionRegistry {
     return this.#draining;
   }
 
-  /** Adds a session; the caller removes it when its socket closes. */
-  add(session: Session): void {
-    this.#sessions.add(session);
+  /** Open sessions of `userId`. */
+  sessionsOf(userId: string): number {
+    return this.#perUser.get(userId) ?? 0;
+  }
+
+  /** Adds a session of `userId`; the caller removes it when its socket closes. */
+  add(session: Session, userId: string): void {
+    if (this.#sessions.has(session)) return;
+    this.#sessions.set(session, userId);
+    this.#perUser.set(userId, this.sessionsOf(userId) + 1);
   }
 
   /** Forgets a session. */
   delete(session: Session): void {
+    const userId = this.#sessions.get(session);
+    if (userId === undefined) return;
     this.#sessions.delete(session);
+    const left = this.sessionsOf(userId) - 1;
+    if (left > 0) this.#perUser.set(userId, left);
+    else this.#perUser.delete(userId);
+    if (this.#sessions.size === 0) { for (const wake of this.#onEmpty.splice(0)) wake(); }
   }
 
   /** Marks the process as draining. */
@@ -35,9 +51,35 @@ export class SessionRegistry {
     this.#draining = true;
   }
 
+  /**
+   * Graceful drain: refuse new sessions, ask every session to finish its running frame and
+   * close (v1.1 clients get `go_away` first), and wait at most `timeoutMs` for them. What is
+   * still open then is closed with 1001. Resolves with the number of sessions force-closed.
+   */
+  async drain(timeoutMs: number, reconnectAfterMs: number): Promise<number> {
+    this.startDraining();
+    for (const session of this.#sessions.keys()) session.drain(reconnectAfterMs);
+    if (this.#sessions.size > 0) {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          deadline.removeEventListener("abort", done);
+          resolve();
+        };
+        this.#onEmpty.push(done);
+        deadline.addEventListener("abort", done, { once: true });
+      });
+    }
+    const forced = this.#sessions.size;
+    this.closeAll();
+    return forced;
+  }
+
   /** Closes every session with 1001 (going away). */
   closeAll(reason = "Server shutting down"): void {
-    for (const session of this.#sessions) session.close(CLOSE.goingAway, reason);
-    this.#sessions.clear();
+    for (const session of [...this.#sessions.keys()]) {
+      session.close(CLOSE.goingAway, reason);
+      this.delete(session);
+    }
   }
 }

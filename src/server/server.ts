@@ -16,7 +16,14 @@ export interface ServerOptions extends HandlerOptions {
 /** A running server. */
 export interface ProactiveServer {
   readonly addr: Deno.NetAddr;
-  /** Refuses new sessions, closes the open ones with 1001 and stops listening. */
+  /**
+   * Graceful stop: readiness turns 503 and new upgrades are refused at once, running frames
+   * get up to `timeoutMs` to finish (v1.1 clients are told `go_away` with
+   * `reconnectAfterMs`), then every socket closes with 1001 and the listener stops.
+   * Resolves with the number of sessions that had to be cut off.
+   */
+  drain(timeoutMs: number, reconnectAfterMs?: number): Promise<number>;
+  /** Refuses new sessions, closes the open ones with 1001 at once and stops listening. */
   shutdown(): Promise<void>;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
@@ -33,6 +40,11 @@ export function startServer(options: ServerOptions): ProactiveServer {
   return {
     addr: server.addr as Deno.NetAddr,
     finished: server.finished,
+    async drain(timeoutMs, reconnectAfterMs = 1_000) {
+      const forced = await options.registry.drain(timeoutMs, reconnectAfterMs);
+      await server.shutdown();
+      return forced;
+    },
     async shutdown() {
       options.registry.startDraining();
       options.registry.closeAll();

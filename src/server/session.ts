@@ -13,11 +13,13 @@
  *
  * @module
  */
+import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import { analyzeFrame } from "../analysis/analyze_frame.ts";
 import type { AnalysisRequest, Model } from "../analysis/model.ts";
 import type { Logger } from "../log.ts";
 import { decodeClientMessage, encodeServerMessage, frameIdOf } from "../protocol/codec.ts";
 import {
+  type AnalysisOutcome,
   type ClientHello,
   type FrameEvent,
   MAX_MODEL_ITERATIONS,
@@ -28,6 +30,9 @@ import {
   TOOL_KINDS,
   type ToolResult,
 } from "../protocol/messages.ts";
+import type { Metrics } from "./metrics.ts";
+
+const tracer = trace.getTracer("proactive");
 
 /** What a session needs from its WebSocket. */
 export interface SessionSocket {
@@ -52,6 +57,14 @@ export interface SessionOptions {
   log: Logger;
   /** Session id; a UUID by default. */
   id?: string;
+  metrics: Metrics;
+  /**
+   * Spends one frame of the user's budget: 0 when the frame may be analysed, else the
+   * milliseconds until it may (the frame then gets `RATE_LIMITED`). Default: no limit.
+   */
+  takeFrame?: () => number;
+  /** Called once when the session ends, whoever closed it. */
+  onClosed?: () => void;
   /** Today's date as `YYYY-MM-DD`; injectable for tests. */
   today?: () => string;
 }
@@ -70,9 +83,13 @@ export const CLOSE = {
  */
 const MAX_PLACEHOLDERS = 64;
 
-type QueueEntry =
-  | { kind: "frame"; request: AnalysisRequest; receivedAt: number }
-  | { kind: "reply"; message: ServerError };
+interface FrameEntry {
+  kind: "frame";
+  request: AnalysisRequest;
+  receivedAt: number;
+}
+
+type QueueEntry = FrameEntry | { kind: "reply"; message: ServerError };
 
 interface PendingTool {
   requestId: string;
@@ -87,6 +104,9 @@ export class Session {
   #model: Model;
   #limits: SessionLimits;
   #log: Logger;
+  #metrics: Metrics;
+  #takeFrame: () => number;
+  #onClosed: (() => void) | undefined;
   #today: () => string;
   #version: ProtocolVersion = "1.0";
   #context: SessionContext | undefined;
@@ -96,6 +116,7 @@ export class Session {
   #pendingTool: PendingTool | undefined;
   #disconnect = new AbortController();
   #closed = false;
+  #draining = false;
 
   constructor(options: SessionOptions) {
     this.id = options.id ?? crypto.randomUUID();
@@ -103,6 +124,9 @@ export class Session {
     this.#model = options.model;
     this.#limits = options.limits;
     this.#log = options.log.child({ session: this.id });
+    this.#metrics = options.metrics;
+    this.#takeFrame = options.takeFrame ?? (() => 0);
+    this.#onClosed = options.onClosed;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
   }
 
@@ -166,6 +190,32 @@ export class Session {
     this.#closed = true;
     this.#queue = [];
     this.#disconnect.abort(new DOMException("The client disconnected", "AbortError"));
+    this.#onClosed?.();
+  }
+
+  /**
+   * The process is draining: v1.1 clients get `go_away`; the running frame finishes; frames
+   * that were waiting or arrive from now on get `SHUTTING_DOWN`, after which the socket
+   * closes with 1001, as it does as soon as the session is idle.
+   */
+  drain(reconnectAfterMs: number): void {
+    if (this.#closed || this.#draining) return;
+    this.#draining = true;
+    if (this.#version === "1.1") {
+      this.#send({
+        type: "go_away",
+        reason: "Server is restarting",
+        reconnect_after_ms: reconnectAfterMs,
+      });
+    }
+    this.#queue = this.#queue.map((entry) =>
+      entry.kind === "frame"
+        ? { kind: "reply", message: shuttingDown(entry.request.frame.frameId) }
+        : entry
+    );
+    if (this.#running) return;
+    if (this.#queue.length) void this.#pump();
+    else this.close(CLOSE.goingAway, "Server shutting down");
   }
 
   /** Closes the socket (after a non-retryable error, an oversize message, a drain). */
@@ -211,6 +261,10 @@ export class Session {
       }
     }
     const frameId = frameIdOf(frame.screenshot_id, frame.frame_number);
+    if (this.#draining) {
+      this.#enqueue({ kind: "reply", message: shuttingDown(frameId) });
+      return;
+    }
     if (!this.#context) {
       this.#enqueue({
         kind: "reply",
@@ -220,6 +274,22 @@ export class Session {
           message: "No session context yet: send client_hello with session_context first",
           retryable: true,
           frame_id: frameId,
+        },
+      });
+      return;
+    }
+    const retryAfterMs = this.#takeFrame();
+    if (retryAfterMs > 0) {
+      this.#metrics.rateLimitedTotal.inc();
+      this.#enqueue({
+        kind: "reply",
+        message: {
+          type: "server_error",
+          code: "RATE_LIMITED",
+          message: "Too many frames: slow down and retry later",
+          retryable: true,
+          frame_id: frameId,
+          retry_after_ms: retryAfterMs,
         },
       });
       return;
@@ -276,15 +346,42 @@ export class Session {
     try {
       let entry: QueueEntry | undefined;
       while (!this.#closed && (entry = this.#queue.shift())) {
-        if (entry.kind === "reply") this.#send(entry.message);
-        else await this.#runFrame(entry.request, entry.receivedAt);
+        if (entry.kind === "reply") this.#sendTerminal(entry.message);
+        else await this.#traceFrame(entry);
       }
     } finally {
       this.#running = false;
     }
+    if (this.#draining) this.close(CLOSE.goingAway, "Server shutting down");
   }
 
-  async #runFrame(request: AnalysisRequest, receivedAt: number): Promise<void> {
+  /** Runs a frame inside its own span, so the model-call spans nest under it. */
+  #traceFrame(entry: FrameEntry): Promise<void> {
+    return tracer.startActiveSpan("frame", async (span) => {
+      try {
+        span.setAttribute("session.id", this.id);
+        await this.#runFrame(entry, span);
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** Sends a frame's terminal message; closes the socket after a non-retryable one. */
+  #sendTerminal(message: AnalysisOutcome | ServerError): void {
+    this.#metrics.framesTotal.inc({
+      outcome: message.type === "analysis_outcome" ? message.outcome_kind : message.code,
+    });
+    this.#send(message);
+    if (message.type === "server_error" && !message.retryable) {
+      this.close(
+        message.code === "SHUTTING_DOWN" ? CLOSE.goingAway : CLOSE.internalError,
+        message.code,
+      );
+    }
+  }
+
+  async #runFrame({ request, receivedAt }: FrameEntry, span: Span): Promise<void> {
     const { frameId } = request.frame;
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
@@ -306,19 +403,32 @@ export class Session {
         input = undefined;
         if (event.kind === "terminal") {
           answered = true;
-          this.#send(event.message);
           const m = event.message;
+          const ms = performance.now() - started;
+          const outcome = m.type === "analysis_outcome" ? m.outcome_kind : m.code;
+          this.#metrics.frameDuration.observe(ms / 1000);
+          span.setAttribute("frame.outcome", outcome);
+          if (m.type === "analysis_outcome") {
+            span.setAttribute("frame.model_calls", m.usage.model_calls);
+            span.setAttribute("frame.tool_calls", m.usage.tool_calls);
+          } else span.setStatus({ code: SpanStatusCode.ERROR, message: m.code });
           log.info("frame done", {
-            outcome: m.type === "analysis_outcome" ? m.outcome_kind : m.code,
-            ms: Math.round(performance.now() - started),
+            outcome,
+            ms: Math.round(ms),
             queued_ms: queuedMs,
             model_calls: m.type === "analysis_outcome" ? m.usage.model_calls : undefined,
+            model_ms: m.type === "analysis_outcome" ? m.usage.model_ms : undefined,
+            tool_ms: m.type === "analysis_outcome" ? m.usage.tool_ms : undefined,
           });
-          if (m.type === "server_error" && !m.retryable) this.close(CLOSE.internalError, m.code);
+          this.#sendTerminal(m);
           continue;
         }
         this.#send(event.message);
+        this.#metrics.toolCallsTotal.inc({ tool_kind: event.message.tool_kind });
+        const waitStarted = performance.now();
         input = await this.#waitForTool(event.message.request_id, event.signal);
+        this.#metrics.toolWait.observe((performance.now() - waitStarted) / 1000);
+        if (!input) this.#metrics.toolTimeouts.inc();
         if (!input && !this.#closed && this.#version === "1.1") {
           this.#send({
             type: "tool_call_cancel",
@@ -335,7 +445,7 @@ export class Session {
     }
     if (!answered && !this.#closed) {
       // The core owes one terminal per frame; a bug must not leave the client waiting.
-      this.#send({
+      this.#sendTerminal({
         type: "server_error",
         code: "INTERNAL",
         message: "Internal error while analysing the frame",
@@ -385,6 +495,17 @@ export class Session {
       this.handleClose();
     }
   }
+}
+
+/** The terminal of a frame that arrived (or waited) while the process drains. */
+function shuttingDown(frameId: string): ServerError {
+  return {
+    type: "server_error",
+    code: "SHUTTING_DOWN",
+    message: "Server is shutting down: reconnect to continue",
+    retryable: false,
+    frame_id: frameId,
+  };
 }
 
 /** "1.1" when the client asks for 1.1 or later, else "1.0" (also for missing or junk). */

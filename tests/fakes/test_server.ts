@@ -5,6 +5,8 @@ import type { Model } from "../../src/analysis/model.ts";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
 import { NoAuthenticator } from "../../src/auth/none.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
+import { Metrics } from "../../src/server/metrics.ts";
+import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
 import { SessionRegistry } from "../../src/server/registry.ts";
 import { type ProactiveServer, startServer } from "../../src/server/server.ts";
 import type { SessionLimits } from "../../src/server/session.ts";
@@ -25,6 +27,10 @@ export interface TestServerOptions {
   limits?: Partial<SessionLimits>;
   authenticator?: Authenticator;
   maxSessions?: number;
+  maxSessionsPerUser?: number;
+  /** Frames per user per minute; default unlimited. */
+  rateLimitPerMinute?: number;
+  idleTimeoutSeconds?: number;
   /** Defaults to a silent logger. */
   log?: Logger;
 }
@@ -33,6 +39,7 @@ export interface TestServerOptions {
 export interface TestServer extends AsyncDisposable {
   server: ProactiveServer;
   registry: SessionRegistry;
+  metrics: Metrics;
   /** `http://127.0.0.1:<port>` */
   baseUrl: string;
   /** `ws://127.0.0.1:<port>/v1/proactive` */
@@ -43,6 +50,7 @@ export interface TestServer extends AsyncDisposable {
 /** Starts the server on port 0. */
 export function startTestServer(options: TestServerOptions): TestServer {
   const registry = new SessionRegistry();
+  const metrics = new Metrics(() => registry.size);
   const server = startServer({
     hostname: "127.0.0.1",
     port: 0,
@@ -50,7 +58,13 @@ export function startTestServer(options: TestServerOptions): TestServer {
     authenticator: options.authenticator ?? new NoAuthenticator(),
     registry,
     log: options.log ?? silentLogger,
+    metrics,
     maxSessions: options.maxSessions ?? 100,
+    maxSessionsPerUser: options.maxSessionsPerUser ?? 100,
+    idleTimeoutSeconds: options.idleTimeoutSeconds ?? 30,
+    ...(options.rateLimitPerMinute
+      ? { rateLimiter: new FrameRateLimiter({ perMinute: options.rateLimitPerMinute }) }
+      : {}),
     limits: { ...TEST_LIMITS, ...options.limits },
     today: () => "2026-11-25",
   });
@@ -59,6 +73,7 @@ export function startTestServer(options: TestServerOptions): TestServer {
   return {
     server,
     registry,
+    metrics,
     baseUrl,
     wsUrl,
     connect: () => FakeClient.connect(wsUrl),

@@ -1,0 +1,230 @@
+/**
+ * Prometheus metrics, written in the text exposition format (0.0.4) by hand.
+ *
+ * Why not `prom-client`: it is built for Node (cluster aggregation, `process` default
+ * metrics, `perf_hooks` GC hooks) and pulls in dependencies we would not use; what we need
+ * is three metric kinds with labels, which fits in this file and is tested against the
+ * format's rules.
+ *
+ * Label values are ours (outcome kinds, error codes, reasons), never user content, so the
+ * number of series stays small and bounded.
+ *
+ * @module
+ */
+
+type Labels = Record<string, string>;
+
+interface Metric {
+  render(): string;
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function labelText(labels: Labels): string {
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return "";
+  return `{${keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(",")}}`;
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return String(n);
+}
+
+function header(name: string, help: string, type: string): string {
+  return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
+}
+
+/** A monotonically increasing count, per label set. */
+export class Counter<L extends string = never> implements Metric {
+  #name: string;
+  #help: string;
+  #values = new Map<string, { labels: Labels; value: number }>();
+
+  constructor(name: string, help: string) {
+    this.#name = name;
+    this.#help = help;
+  }
+
+  /** Adds `by` (default 1; negative amounts are ignored: counters only go up). */
+  inc(labels: Record<L, string> = {} as Record<L, string>, by = 1): void {
+    if (!(by > 0)) return;
+    const key = labelText(labels);
+    const entry = this.#values.get(key);
+    if (entry) entry.value += by;
+    else this.#values.set(key, { labels: { ...labels }, value: by });
+  }
+
+  /** The current value for `labels` (0 when never incremented). */
+  get(labels: Record<L, string> = {} as Record<L, string>): number {
+    return this.#values.get(labelText(labels))?.value ?? 0;
+  }
+
+  render(): string {
+    let out = header(this.#name, this.#help, "counter");
+    for (const [key, { value }] of this.#values) {
+      out += `${this.#name}${key} ${formatNumber(value)}\n`;
+    }
+    return out;
+  }
+}
+
+/** A value that goes up and down, or is read when scraped. */
+export class Gauge implements Metric {
+  #name: string;
+  #help: string;
+  #read: () => number;
+
+  /** `read` is called at every scrape, so the gauge can never drift from the truth. */
+  constructor(name: string, help: string, read: () => number) {
+    this.#name = name;
+    this.#help = help;
+    this.#read = read;
+  }
+
+  render(): string {
+    return `${header(this.#name, this.#help, "gauge")}${this.#name} ${
+      formatNumber(this.#read())
+    }\n`;
+  }
+}
+
+/** Observations in cumulative buckets, with their sum and count. */
+export class Histogram implements Metric {
+  #name: string;
+  #help: string;
+  #bounds: number[];
+  #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  constructor(name: string, help: string, buckets: number[]) {
+    this.#name = name;
+    this.#help = help;
+    this.#bounds = [...buckets].sort((a, b) => a - b);
+    this.#counts = new Array(this.#bounds.length).fill(0);
+  }
+
+  /** Records one observation. */
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.#sum += value;
+    this.#count++;
+    const i = this.#bounds.findIndex((bound) => value <= bound);
+    if (i >= 0) this.#counts[i]!++;
+  }
+
+  /** Number of observations so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  render(): string {
+    let out = header(this.#name, this.#help, "histogram");
+    let cumulative = 0;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      cumulative += this.#counts[i]!;
+      out += `${this.#name}_bucket{le="${formatNumber(this.#bounds[i]!)}"} ${cumulative}\n`;
+    }
+    out += `${this.#name}_bucket{le="+Inf"} ${this.#count}\n`;
+    out += `${this.#name}_sum ${formatNumber(this.#sum)}\n`;
+    out += `${this.#name}_count ${this.#count}\n`;
+    return out;
+  }
+}
+
+/** Seconds, from a fast local answer to a frame's whole deadline. */
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 45, 60];
+
+/** Everything this service measures. */
+export class Metrics {
+  readonly sessionsTotal = new Counter("proactive_sessions_total", "Sessions opened.");
+  readonly framesTotal = new Counter<"outcome">(
+    "proactive_frames_total",
+    "Frames answered, by outcome kind or server_error code.",
+  );
+  readonly frameDuration = new Histogram(
+    "proactive_frame_duration_seconds",
+    "Time from a frame's start of analysis to its terminal message.",
+    SECONDS_BUCKETS,
+  );
+  readonly modelCallDuration = new Histogram(
+    "proactive_model_call_duration_seconds",
+    "Duration of one model call, retries included.",
+    SECONDS_BUCKETS,
+  );
+  readonly modelCallErrors = new Counter<"reason">(
+    "proactive_model_call_errors_total",
+    "Model calls that failed, by reason.",
+  );
+  readonly toolCallsTotal = new Counter<"tool_kind">(
+    "proactive_tool_calls_total",
+    "Searches the desktop was asked to run, by tool kind.",
+  );
+  readonly toolWait = new Histogram(
+    "proactive_tool_wait_seconds",
+    "Time waited for the desktop's tool_result (or until the wait ended).",
+    SECONDS_BUCKETS,
+  );
+  readonly toolTimeouts = new Counter(
+    "proactive_tool_timeouts_total",
+    "Tool waits that ended without a result.",
+  );
+  readonly tokensTotal = new Counter<"kind">(
+    "proactive_model_tokens_total",
+    "Model tokens, by kind (input, output, thinking).",
+  );
+  readonly costTotal = new Counter(
+    "proactive_model_cost_usd_total",
+    "Model cost in US dollars, from the price table.",
+  );
+  readonly rejectedTotal = new Counter<"reason">(
+    "proactive_connections_rejected_total",
+    "Upgrade requests refused before the WebSocket opened, by reason.",
+  );
+  readonly rateLimitedTotal = new Counter(
+    "proactive_frames_rate_limited_total",
+    "Frames refused with RATE_LIMITED.",
+  );
+  #metrics: Metric[];
+
+  /** `activeSessions` is read at each scrape (the registry's size). */
+  constructor(activeSessions: () => number) {
+    const active = new Gauge(
+      "proactive_sessions_active",
+      "Open WebSocket sessions in this process.",
+      activeSessions,
+    );
+    this.#metrics = [
+      active,
+      this.sessionsTotal,
+      this.framesTotal,
+      this.frameDuration,
+      this.modelCallDuration,
+      this.modelCallErrors,
+      this.toolCallsTotal,
+      this.toolWait,
+      this.toolTimeouts,
+      this.tokensTotal,
+      this.costTotal,
+      this.rejectedTotal,
+      this.rateLimitedTotal,
+    ];
+  }
+
+  /** The exposition text served at `/metrics`. */
+  render(): string {
+    return this.#metrics.map((m) => m.render()).join("");
+  }
+}
+
+/** The content type of {@link Metrics.render}'s text. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
