@@ -5,6 +5,7 @@ import type { Model } from "../../src/analysis/model.ts";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
 import { NoAuthenticator } from "../../src/auth/none.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
+import { InstrumentedModel } from "../../src/models/instrumented.ts";
 import { Metrics } from "../../src/server/metrics.ts";
 import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
 import { SessionRegistry } from "../../src/server/registry.ts";
@@ -31,6 +32,8 @@ export interface TestServerOptions {
   /** Frames per user per minute; default unlimited. */
   rateLimitPerMinute?: number;
   idleTimeoutSeconds?: number;
+  /** Wrap the model in `InstrumentedModel`, as main.ts does, so model metrics are kept. */
+  instrument?: boolean;
   /** Defaults to a silent logger. */
   log?: Logger;
 }
@@ -54,7 +57,7 @@ export function startTestServer(options: TestServerOptions): TestServer {
   const server = startServer({
     hostname: "127.0.0.1",
     port: 0,
-    model: options.model,
+    model: options.instrument ? new InstrumentedModel(options.model, metrics) : options.model,
     authenticator: options.authenticator ?? new NoAuthenticator(),
     registry,
     log: options.log ?? silentLogger,

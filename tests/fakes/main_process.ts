@@ -1,0 +1,88 @@
+/**
+ * `main.ts` as a real child process, for tests of the shipped binary's behaviour: its
+ * environment is exactly what the test gives (plus `PORT=0`), and everything it writes to
+ * stdout and stderr is kept for assertions.
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** A running `main.ts`; `await using` kills it if the test did not stop it. */
+export class MainProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  /** `host:port` it listens on. */
+  readonly host: string;
+  #output: { text: string };
+  #pumps: Promise<void>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    host: string,
+    output: { text: string },
+    pumps: Promise<void>,
+  ) {
+    this.child = child;
+    this.host = host;
+    this.#output = output;
+    this.#pumps = pumps;
+  }
+
+  /** Starts main.ts with `env` and waits until it logs its address. */
+  static async start(env: Record<string, string> = {}): Promise<MainProcess> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN],
+      clearEnv: true,
+      env: { PORT: "0", NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = { text: "" };
+    let listening: (host: string) => void = () => {};
+    const address = new Promise<string>((resolve) => listening = resolve);
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        output.text += chunk;
+        const match = /"url":"http:\/\/([^"]+)"/.exec(output.text);
+        if (match) listening(match[1]!);
+      }
+    };
+    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).then(() => {});
+    const timeout = AbortSignal.timeout(30_000);
+    const host = await Promise.race([
+      address,
+      child.status.then(() => undefined),
+      new Promise<undefined>((resolve) =>
+        timeout.addEventListener("abort", () => resolve(undefined))
+      ),
+    ]);
+    const process = new MainProcess(child, host ?? "", output, pumps);
+    if (!host) {
+      await process[Symbol.asyncDispose]();
+      throw new Error(`main.ts did not report its address: ${output.text}`);
+    }
+    return process;
+  }
+
+  /** Everything written to stdout and stderr so far. */
+  get output(): string {
+    return this.#output.text;
+  }
+
+  /** Sends `signal` and waits for the exit; resolves with the status and the time it took. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; ms: number }> {
+    const started = performance.now();
+    this.child.kill(signal);
+    const status = await this.child.status;
+    await this.#pumps;
+    return { code: status.code, ms: performance.now() - started };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.child.status;
+    await this.#pumps;
+  }
+}
