@@ -10,7 +10,7 @@ import type { Authenticator } from "./src/auth/authenticator.ts";
 import { FirebaseAuthenticator } from "./src/auth/firebase.ts";
 import { NoAuthenticator } from "./src/auth/none.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, type Logger } from "./src/log.ts";
 import { GeminiModel, type GeminiModelOptions } from "./src/models/gemini.ts";
 import { OfflineModel } from "./src/models/offline.ts";
 import { priceOf } from "./src/models/prices.ts";
@@ -20,7 +20,7 @@ import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { startServer } from "./src/server/server.ts";
 
-function buildModel(config: Config): Model {
+function buildModel(config: Config, log: Logger): Model {
   switch (config.modelProvider) {
     case "offline":
       return new OfflineModel();
@@ -32,6 +32,7 @@ function buildModel(config: Config): Model {
       };
       const price = priceOf(config.modelPrices, config.geminiModel);
       if (price) options.price = price;
+      else log.warn("no price for this model: cost_usd will be 0", { model: config.geminiModel });
       if (config.geminiBaseUrl) options.baseUrl = config.geminiBaseUrl;
       if (config.modelProvider === "vertex") {
         // loadConfig guarantees the project; credentials come from ADC (Workload Identity).
@@ -73,7 +74,7 @@ function main(): void {
   const log = createLogger({ level: config.logLevel });
   const registry = new SessionRegistry();
   const metrics = new Metrics(() => registry.size);
-  const model = new InstrumentedModel(buildModel(config), metrics);
+  const model = new InstrumentedModel(buildModel(config, log), metrics);
   const server = startServer({
     hostname: config.host,
     port: config.port,

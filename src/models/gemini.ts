@@ -125,7 +125,9 @@ export class GeminiModel implements Model {
             systemInstruction: SYSTEM_INSTRUCTION,
             tools: [{ functionDeclarations: FUNCTION_DECLARATIONS }],
             toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY } },
-            thinkingConfig: { thinkingBudget: this.#options.thinkingBudget },
+            thinkingConfig: {
+              thinkingBudget: thinkingBudgetFor(this.#options.model, this.#options.thinkingBudget),
+            },
             abortSignal: signal,
             httpOptions: {
               // A fetch per call, only to read the server's Retry-After hint.
@@ -162,21 +164,32 @@ export class GeminiModel implements Model {
       this.#firstTurn.set(request, first);
     }
     const contents: Content[] = [first];
+    let previous: Content | undefined;
     for (const turn of conversation.turns) {
       if (turn.role === "model") {
-        contents.push(turn.reply.content as Content);
-      } else {
-        contents.push({
-          role: "user",
-          parts: [{
-            functionResponse: {
-              name: turn.call.name,
-              ...(turn.call.id ? { id: turn.call.id } : {}),
-              response: { output: turn.output },
-            },
-          }],
-        });
+        previous = turn.reply.content as Content;
+        contents.push(previous);
+        continue;
       }
+      // Gemini wants one functionResponse per functionCall of the model's turn. We run the
+      // first call only; any parallel ones are answered as not run, so the model may repeat.
+      const calls = (previous?.parts ?? []).filter((p) => p.functionCall?.name);
+      const parts: Part[] = calls.length > 1
+        ? calls.map((p, i) => ({
+          functionResponse: {
+            name: p.functionCall!.name!,
+            ...(p.functionCall!.id ? { id: p.functionCall!.id } : {}),
+            response: { output: i === 0 ? turn.output : NOT_RUN },
+          },
+        }))
+        : [{
+          functionResponse: {
+            name: turn.call.name,
+            ...(turn.call.id ? { id: turn.call.id } : {}),
+            response: { output: turn.output },
+          },
+        }];
+      contents.push({ role: "user", parts });
     }
     return contents;
   }
@@ -228,6 +241,22 @@ export class GeminiModel implements Model {
     const step = Math.min(max, base * 2 ** attempt);
     return Math.round(step / 2 + random() * step / 2);
   }
+}
+
+/** The answer to a parallel function call we did not run. */
+const NOT_RUN = "Not run: only the first function call of a turn is executed. Call it again if " +
+  "you still need it.";
+
+/**
+ * `budget` moved into the range the model accepts, so one setting works for every model:
+ * 2.5 Pro cannot turn thinking off (128–32 768), 2.5 Flash-Lite thinks 512–24 576 or not at
+ * all, 2.5 Flash takes 0–24 576.
+ */
+export function thinkingBudgetFor(model: string, budget: number): number {
+  if (/pro/.test(model)) return Math.min(32_768, Math.max(128, budget));
+  if (/flash-lite/.test(model)) return budget === 0 ? 0 : Math.min(24_576, Math.max(512, budget));
+  if (/flash/.test(model)) return Math.min(24_576, budget);
+  return budget;
 }
 
 function badResponse(): ModelReply {

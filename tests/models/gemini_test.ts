@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { type AnalysisEvent, analyzeFrame } from "../../src/analysis/analyze_frame.ts";
 import type { AnalysisRequest } from "../../src/analysis/model.ts";
-import { GeminiModel, type GeminiModelOptions, parseRetryAfter } from "../../src/models/gemini.ts";
+import {
+  GeminiModel,
+  type GeminiModelOptions,
+  parseRetryAfter,
+  thinkingBudgetFor,
+} from "../../src/models/gemini.ts";
 import { costOf, DEFAULT_PRICES, parsePrices, priceOf } from "../../src/models/prices.ts";
 import { AnalysisOutcome, ServerError, type ToolResult } from "../../src/protocol/messages.ts";
 import {
@@ -194,6 +199,44 @@ Deno.test("GeminiModel returns the model's content verbatim after a search", asy
   assert.match(response.response.output, /#11 Book flights to Lisbon/);
   // The first turn is sent again unchanged.
   assert.deepEqual(contents[0], (fake.requests[0]!.body as Body).contents[0]);
+});
+
+Deno.test("GeminiModel answers every parallel function call of a turn", async () => {
+  const parallel: GeminiStep = {
+    json: {
+      candidates: [{
+        content: {
+          role: "model",
+          parts: [
+            { functionCall: { name: "search_similar", args: { query: "Q3 report" } } },
+            { functionCall: { name: "search_keywords", args: { query: "report" } } },
+          ],
+        },
+        finishReason: "STOP",
+      }],
+    },
+  };
+  await using fake = new FakeGemini([
+    parallel,
+    functionCallAnswer("no_task_found", { context_summary: "s", current_activity: "a" }),
+  ]);
+  const { events } = await analyze(fake);
+  assert.equal(events.filter((e) => e.kind === "tool_call").length, 1, "one search is run");
+  const contents = (fake.requests[1]!.body as Body).contents;
+  const responses = contents[2]!.parts.map((p) =>
+    p.functionResponse as { name: string; response: { output: string } }
+  );
+  assert.deepEqual(responses.map((r) => r.name), ["search_similar", "search_keywords"]);
+  assert.match(responses[1]!.response.output, /^Not run/);
+});
+
+Deno.test("thinkingBudgetFor() keeps the budget inside each model's range", () => {
+  assert.equal(thinkingBudgetFor("gemini-2.5-flash", 128), 128);
+  assert.equal(thinkingBudgetFor("gemini-2.5-flash", 0), 0);
+  assert.equal(thinkingBudgetFor("gemini-2.5-flash-lite", 128), 512);
+  assert.equal(thinkingBudgetFor("gemini-2.5-flash-lite", 0), 0);
+  assert.equal(thinkingBudgetFor("gemini-2.5-pro", 0), 128);
+  assert.equal(thinkingBudgetFor("gemini-2.5-pro", 99_999), 32_768);
 });
 
 Deno.test("GeminiModel retries what is worth retrying", async (t) => {
