@@ -182,7 +182,12 @@ async function* loop(
     const query = coerceString(fn.args.query, LIMITS.query);
     let result: ToolResult | undefined;
     if (query) {
-      const toolDeadline = AbortSignal.timeout(options.toolResultTimeoutMs);
+      // The wait announced is the wait in force: never past the frame's own deadline.
+      const waitMs = Math.max(
+        1,
+        Math.min(options.toolResultTimeoutMs, Math.floor(frameEnds - performance.now())),
+      );
+      const toolDeadline = AbortSignal.timeout(waitMs);
       const waitSignal = AbortSignal.any([frameSignal, toolDeadline]);
       const waitStarted = now();
       usage.tool_calls++;
@@ -194,13 +199,16 @@ async function* loop(
           request_id: newId(),
           tool_kind: fn.name,
           query,
-          deadline_ms: options.toolResultTimeoutMs,
+          deadline_ms: waitMs,
           frame_id: frame.frameId,
         },
       };
       usage.tool_ms += now() - waitStarted;
       if (cancel.aborted) return;
-      if (frameDeadline.aborted) return timeout();
+      // A wait cut short to fit the frame ran out of the frame's time, not the tool's.
+      if (frameDeadline.aborted || (!result && waitMs < options.toolResultTimeoutMs)) {
+        return timeout();
+      }
       if (!result) return fallback(FALLBACK.toolTimeout);
     }
     const results = result?.results ?? [];

@@ -9,11 +9,14 @@
  */
 import type { z } from "zod";
 import {
+  ActiveTask,
   ClientHello,
   type ClientMessage,
   FrameEvent,
+  Goal,
   Heartbeat,
   MAX_SCREENSHOT_ID_CHARS,
+  PastTask,
   type ServerMessage,
   ToolResult,
 } from "./messages.ts";
@@ -32,7 +35,14 @@ export interface DecodeFailure {
 }
 
 /** A decoded message or the reason it was refused. */
-export type DecodeResult = { ok: true; message: ClientMessage } | DecodeFailure;
+export type DecodeResult =
+  | {
+    ok: true;
+    message: ClientMessage;
+    /** Context items left out because they were malformed (see {@link pruneContext}). */
+    droppedContextItems: number;
+  }
+  | DecodeFailure;
 
 const SCHEMAS = {
   client_hello: ClientHello,
@@ -83,8 +93,13 @@ export function decodeClientMessage(data: unknown): DecodeResult {
   if (!isKnownType(type)) {
     return { ok: false, message: `Unknown message type ${JSON.stringify(type.slice(0, 40))}` };
   }
+  const droppedContextItems = type === "client_hello" || type === "frame_event"
+    ? pruneContext(obj.session_context)
+    : 0;
   const parsed = SCHEMAS[type].safeParse(obj);
-  if (parsed.success) return { ok: true, message: parsed.data as ClientMessage };
+  if (parsed.success) {
+    return { ok: true, message: parsed.data as ClientMessage, droppedContextItems };
+  }
   const failure: DecodeFailure = {
     ok: false,
     type,
@@ -95,6 +110,33 @@ export function decodeClientMessage(data: unknown): DecodeResult {
     failure.requestId = obj.request_id;
   }
   return failure;
+}
+
+const CONTEXT_ITEMS = {
+  active_tasks: ActiveTask,
+  completed_tasks: PastTask,
+  deleted_tasks: PastTask,
+  goals: Goal,
+} as const;
+
+/**
+ * Removes malformed items from the lists of a raw `session_context`, in place, and returns
+ * how many it removed. One bad task (say a fractional `relevance_score`) must not cost the
+ * whole hello — the client would get no `session_ready` and reconnect forever — nor every
+ * frame that carries the context. A list or context of the wrong type is still refused.
+ */
+export function pruneContext(context: unknown): number {
+  if (typeof context !== "object" || context === null) return 0;
+  const lists = context as Record<string, unknown>;
+  let dropped = 0;
+  for (const [key, schema] of Object.entries(CONTEXT_ITEMS)) {
+    const items = lists[key];
+    if (!Array.isArray(items)) continue;
+    const kept = items.filter((item) => schema.safeParse(item).success);
+    dropped += items.length - kept.length;
+    if (kept.length !== items.length) lists[key] = kept;
+  }
+  return dropped;
 }
 
 /** Serialises a server message. The types guarantee the wire shape; nothing is re-validated. */

@@ -117,6 +117,8 @@ export class Session {
   #disconnect = new AbortController();
   #closed = false;
   #draining = false;
+  /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
+  #ready = false;
 
   constructor(options: SessionOptions) {
     this.id = options.id ?? crypto.randomUUID();
@@ -133,6 +135,11 @@ export class Session {
   /** The negotiated protocol version ("1.0" until a hello asks for more). */
   get protocolVersion(): ProtocolVersion {
     return this.#version;
+  }
+
+  /** Whether a frame is running or waiting, or the hello has not come yet. */
+  get #busy(): boolean {
+    return this.#running || this.#queue.length > 0 || !this.#ready;
   }
 
   /** Whether the socket is gone or being closed by us. */
@@ -164,12 +171,21 @@ export class Session {
           request_id: this.#pendingTool.requestId,
           error: "the client sent a malformed tool result",
         });
+      } else if (decoded.type === "tool_result") {
+        // A late or stray result, even a malformed one, is never an error (protocol §2).
+        this.#log.debug("tool result discarded: malformed and not awaited");
+      } else if (this.#busy) {
+        // Sent now it would be read as the running frame's terminal: it waits its turn.
+        this.#enqueue({ kind: "reply", message: this.#invalid(decoded.message) });
       } else {
         this.#send(this.#invalid(decoded.message));
       }
       return;
     }
     const message = decoded.message;
+    if (decoded.droppedContextItems) {
+      this.#log.info("malformed context items left out", { count: decoded.droppedContextItems });
+    }
     switch (message.type) {
       case "client_hello":
         return this.#onHello(message);
@@ -249,6 +265,11 @@ export class Session {
       max_model_iterations: MAX_MODEL_ITERATIONS,
       supported_tool_kinds: [...TOOL_KINDS],
     });
+    if (!this.#ready) {
+      this.#ready = true;
+      // Frames (and their refusals) that came before the hello have waited for it.
+      if (this.#queue.length) void this.#pump();
+    }
   }
 
   #onFrame(frame: FrameEvent): void {
@@ -332,7 +353,13 @@ export class Session {
     }
     if (this.#queue.length >= this.#limits.maxPendingFrames + MAX_PLACEHOLDERS) {
       this.#log.warn("too many frames in flight; closing");
-      this.close(CLOSE.policyViolation, "Too many frames in flight");
+      this.#send({
+        type: "server_error",
+        code: "INTERNAL",
+        message: "Too many messages waiting: the session cannot go on",
+        retryable: false,
+      });
+      this.close(CLOSE.internalError, "Too many messages waiting");
       return;
     }
     this.#queue.push(entry);
@@ -341,7 +368,7 @@ export class Session {
 
   /** Works through the queue, one frame at a time, in order. */
   async #pump(): Promise<void> {
-    if (this.#running) return;
+    if (this.#running || !this.#ready) return;
     this.#running = true;
     try {
       let entry: QueueEntry | undefined;
@@ -389,7 +416,8 @@ export class Session {
     const analysis = analyzeFrame(request, {
       model: this.#model,
       signal: this.#disconnect.signal,
-      analysisTimeoutMs: this.#limits.analysisTimeoutMs,
+      // The client's clock started when it sent the frame, not when its turn came.
+      analysisTimeoutMs: Math.max(1, this.#limits.analysisTimeoutMs - queuedMs),
       modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
       toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
     });
@@ -443,6 +471,7 @@ export class Session {
     } finally {
       await analysis.return(undefined).catch(() => {});
     }
+    if (!answered && this.#closed) log.debug("frame cancelled: the session ended");
     if (!answered && !this.#closed) {
       // The core owes one terminal per frame; a bug must not leave the client waiting.
       this.#sendTerminal({

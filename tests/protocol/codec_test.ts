@@ -84,11 +84,8 @@ Deno.test("decodeClientMessage() names the field, never the value", async (t) =>
     ],
     [
       "wrong nested type",
-      JSON.stringify({
-        type: "client_hello",
-        session_context: { goals: [{ goal_id: 1, title: "secret title" }] },
-      }),
-      'Invalid "client_hello": "session_context.goals[0].goal_id" must be a string',
+      JSON.stringify({ type: "client_hello", session_context: "secret title" }),
+      'Invalid "client_hello": "session_context" must be an object',
     ],
     [
       "array expected",
@@ -162,4 +159,22 @@ Deno.test("docs/protocol.schema.json is up to date (run `deno task schema` to re
   ) {
     assert.ok(JSON.stringify(schema.$defs.ServerMessage).includes(`"${type}"`), type);
   }
+});
+
+Deno.test("decodeClientMessage() leaves malformed context items out instead of refusing", () => {
+  const result = decodeClientMessage(JSON.stringify({
+    type: "client_hello",
+    session_context: {
+      active_tasks: [
+        { task_id: 1, description: "fine", priority: "high", relevance_score: 2 },
+        { task_id: 2, description: "fractional rank", relevance_score: 1.5 },
+      ],
+      goals: [{ goal_id: 1, title: "numeric id" }, { goal_id: "g", title: "ok" }],
+    },
+  }));
+  assert.ok(result.ok);
+  if (!result.ok || result.message.type !== "client_hello") return;
+  assert.equal(result.droppedContextItems, 2);
+  assert.deepEqual(result.message.session_context?.active_tasks?.map((t) => t.task_id), [1]);
+  assert.deepEqual(result.message.session_context?.goals?.map((g) => g.goal_id), ["g"]);
 });
