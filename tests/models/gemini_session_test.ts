@@ -126,3 +126,16 @@ Deno.test("503 three times ends the frame in GEMINI_ERROR and the session goes o
   client.send({ type: "frame_event", frame_number: 2, app_name: "Mail" });
   assert.equal((await client.expect("analysis_outcome")).frame_id, "2");
 });
+
+Deno.test("a client disconnect mid-call aborts the HTTP request to Gemini", async () => {
+  await using fake = new FakeGemini([{ hang: true }]);
+  await using server = startTestServer({ model: gemini(fake) });
+  const client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send({ type: "frame_event", frame_number: 1, app_name: "Mail", ocr_text: "hi" });
+  while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+  await client.close();
+  await fake.sawAbort();
+  assert.equal(fake.requests.length, 1);
+  assert.equal(fake.requests[0]!.aborted, true);
+});

@@ -249,6 +249,27 @@ Deno.test("GeminiModel retries what is worth retrying", async (t) => {
     assert.equal(asOutcome(terminal).outcome_kind, "no_task_found");
     assert.equal(fake.requests.length, 2);
   });
+  await t.step("the RetryInfo delay in the error body is honoured", async () => {
+    await using fake = new FakeGemini([
+      {
+        status: 429,
+        json: {
+          error: {
+            code: 429,
+            message: "quota",
+            status: "RESOURCE_EXHAUSTED",
+            details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "0.3s" }],
+          },
+        },
+      },
+      functionCallAnswer("no_task_found", {}),
+    ]);
+    const started = performance.now();
+    // Backoff alone would wait at most retryMaxMs (50 ms) here.
+    const { terminal } = await analyze(fake);
+    assert.equal(asOutcome(terminal).outcome_kind, "no_task_found");
+    assert.ok(performance.now() - started >= 290, "waited the server's 0.3 s");
+  });
   await t.step("503 three times → GEMINI_ERROR after exactly 3 requests", async () => {
     await using fake = new FakeGemini([errorAnswer(503), errorAnswer(503), errorAnswer(503)]);
     const { terminal } = await analyze(fake);

@@ -85,6 +85,20 @@ Deno.test("session: deadlines as the client sees them", async (t) => {
     assert.ok(first.deadline_ms <= 300, `announced ${first.deadline_ms}`);
     assert.equal((await client.expect("server_error")).code, "ANALYSIS_TIMEOUT");
   });
+  await t.step("v1.1: the frame deadline during a tool wait sends tool_call_cancel", async () => {
+    const model = new ScriptedModel([call("search_keywords", { query: "q" })]);
+    await using server = startTestServer({
+      model,
+      limits: { analysisTimeoutMs: 200, toolResultTimeoutMs: 5_000 },
+    });
+    await using client = await server.connect();
+    await client.hello({ protocol_version: "1.1", session_context: {} });
+    client.send(frame(1));
+    const request = await client.expect("tool_call_request");
+    const cancel = await client.expect("tool_call_cancel");
+    assert.deepEqual([cancel.request_id, cancel.frame_id], [request.request_id, "1"]);
+    assert.equal((await client.expect("server_error")).code, "ANALYSIS_TIMEOUT");
+  });
   await t.step("a disconnect ends a tool wait at once, not at its deadline", async () => {
     const lines: string[] = [];
     const model = new ScriptedModel([call("search_keywords", { query: "q" })]);
