@@ -4,7 +4,7 @@
  * task; Firebase authentication in front of it; SIGTERM drains it and it exits 0.
  */
 import assert from "node:assert/strict";
-import { FakeClient } from "./fakes/fake_client.ts";
+import { FakeClient, rawUpgrade } from "./fakes/fake_client.ts";
 import { FakeGemini, functionCallAnswer, type GeminiStep } from "./fakes/fake_gemini.ts";
 import { IdentityProvider } from "./fakes/identity_provider.ts";
 import { MainProcess } from "./fakes/main_process.ts";
@@ -45,14 +45,7 @@ Deno.test("main.ts with AUTH_MODE=firebase runs a whole session on a verified to
     FIREBASE_PROJECT_ID: idp.projectId,
     FIREBASE_JWKS_URL: idp.jwksUrl,
   });
-  const refused = await fetch(`http://${main.host}/v1/proactive`, {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-    },
-  });
+  const refused = await rawUpgrade(`http://${main.host}/v1/proactive`);
   assert.equal(refused.status, 401);
   await refused.body?.cancel();
 

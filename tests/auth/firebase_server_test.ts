@@ -5,22 +5,10 @@
 import assert from "node:assert/strict";
 import { FirebaseAuthenticator } from "../../src/auth/firebase.ts";
 import { createLogger } from "../../src/log.ts";
-import { FakeClient } from "../fakes/fake_client.ts";
+import { FakeClient, rawUpgrade } from "../fakes/fake_client.ts";
 import { IdentityProvider } from "../fakes/identity_provider.ts";
 import { ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
-
-/** Headers of a WebSocket upgrade sent with plain fetch, so the refusal can be read. */
-function upgradeHeaders(authorization?: string): Headers {
-  const headers = new Headers({
-    upgrade: "websocket",
-    connection: "Upgrade",
-    "sec-websocket-version": "13",
-    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-  });
-  if (authorization !== undefined) headers.set("authorization", authorization);
-  return headers;
-}
 
 Deno.test("firebase auth in front of /v1/proactive", async (t) => {
   await using idp = await IdentityProvider.start("omi-test");
@@ -46,7 +34,7 @@ Deno.test("firebase auth in front of /v1/proactive", async (t) => {
   });
 
   await t.step("no header → 401 with a Bearer challenge, no upgrade", async () => {
-    const response = await fetch(`${server.baseUrl}/v1/proactive`, { headers: upgradeHeaders() });
+    const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 401);
     assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer/);
     assert.deepEqual(await response.json(), { error: "missing_token" });
@@ -56,9 +44,7 @@ Deno.test("firebase auth in front of /v1/proactive", async (t) => {
   await t.step("a bad token → 401 invalid_token, the token never echoed", async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = await idp.mint({ ...idp.claims(), iat: now - 7200, exp: now - 3600 });
-    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
-      headers: upgradeHeaders(`Bearer ${token}`),
-    });
+    const response = await rawUpgrade(server.wsUrl, { authorization: `Bearer ${token}` });
     assert.equal(response.status, 401);
     assert.match(response.headers.get("www-authenticate") ?? "", /error="invalid_token"/);
     const body = await response.text();
@@ -82,9 +68,7 @@ Deno.test("firebase auth with the key set unreachable and no cache → 503 Retry
     model: new ScriptedModel([]),
     authenticator: new FirebaseAuthenticator({ projectId: idp.projectId, jwksUrl: idp.jwksUrl }),
   });
-  const response = await fetch(`${server.baseUrl}/v1/proactive`, {
-    headers: upgradeHeaders(`Bearer ${await idp.mint()}`),
-  });
+  const response = await rawUpgrade(server.wsUrl, { authorization: `Bearer ${await idp.mint()}` });
   assert.equal(response.status, 503);
   assert.ok(Number(response.headers.get("retry-after")) > 0);
   assert.deepEqual(await response.json(), { error: "keys_unavailable" });

@@ -119,3 +119,19 @@ export class FakeClient {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 }
+
+/**
+ * A WebSocket upgrade request sent with plain `fetch` to `url` (`ws:` or `http:`), so that a
+ * refusal's status, headers and body can be read.
+ */
+export function rawUpgrade(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url.replace(/^ws/, "http"), {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    },
+  });
+}

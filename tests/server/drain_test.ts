@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rawUpgrade } from "../fakes/fake_client.ts";
 import { delay, ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
@@ -59,14 +60,7 @@ Deno.test("drain: the running frame finishes, then the socket closes with 1001",
     client.send(frame(1));
     while (model.calls.length === 0) await delay(5);
     const drained = server.server.drain(300);
-    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
-      headers: {
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      },
-    });
+    const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 503);
     await response.body?.cancel();
     // The hung frame outlives the drain budget: it is cut off with 1001.

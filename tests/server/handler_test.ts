@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rawUpgrade } from "../fakes/fake_client.ts";
 import { ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 import { protocolJsonSchemaText } from "../../src/protocol/schema.ts";
@@ -57,14 +58,7 @@ Deno.test("handler: upgrades are refused before the socket opens", async (t) => 
         }),
     };
     await using server = startTestServer({ model: new ScriptedModel([]), authenticator: refuse });
-    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
-      headers: {
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      },
-    });
+    const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 401);
     assert.equal(response.headers.get("www-authenticate"), "Bearer");
     assert.deepEqual(await response.json(), { error: "missing_token" });
@@ -74,14 +68,7 @@ Deno.test("handler: upgrades are refused before the socket opens", async (t) => 
     await using server = startTestServer({ model: new ScriptedModel([]), maxSessions: 1 });
     await using first = await server.connect();
     await first.hello();
-    const response = await fetch(`${server.baseUrl}/v1/proactive`, {
-      headers: {
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      },
-    });
+    const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 503);
     assert.ok(response.headers.get("retry-after"));
     await response.body?.cancel();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
 import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
-import { FakeClient } from "../fakes/fake_client.ts";
+import { FakeClient, rawUpgrade } from "../fakes/fake_client.ts";
 import { call, ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
@@ -9,13 +9,6 @@ import { startTestServer } from "../fakes/test_server.ts";
 const byHeader: Authenticator = {
   authenticate: (request) =>
     Promise.resolve({ ok: true, userId: request.headers.get("x-user") ?? "anon" }),
-};
-
-const UPGRADE = {
-  upgrade: "websocket",
-  connection: "Upgrade",
-  "sec-websocket-version": "13",
-  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
 };
 
 const NO_TASK = call("no_task_found", { context_summary: "s", current_activity: "a" });
@@ -59,9 +52,7 @@ Deno.test("limits before the upgrade", async (t) => {
     await using a1 = await FakeClient.connect(server.wsUrl, { "x-user": "alice" });
     await using a2 = await FakeClient.connect(server.wsUrl, { "x-user": "alice" });
     await Promise.all([a1.hello(), a2.hello()]);
-    const third = await fetch(server.wsUrl.replace("ws:", "http:"), {
-      headers: { ...UPGRADE, "x-user": "alice" },
-    });
+    const third = await rawUpgrade(server.wsUrl, { "x-user": "alice" });
     assert.equal(third.status, 429);
     assert.ok(third.headers.get("retry-after"));
     assert.match((await third.json()).error, /sessions/);
@@ -77,7 +68,7 @@ Deno.test("limits before the upgrade", async (t) => {
     await using server = startTestServer({ model: new ScriptedModel([]), maxSessions: 1 });
     await using first = await server.connect();
     await first.hello();
-    const response = await fetch(server.wsUrl.replace("ws:", "http:"), { headers: UPGRADE });
+    const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 503);
     await response.body?.cancel();
     assert.equal(server.metrics.rejectedTotal.get({ reason: "max_sessions" }), 1);
