@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CLOSE, type Session } from "./session.ts";
+import type { Session } from "./session.ts";
 
 /** Live sessions, and whether the process is draining. */
 export class SessionRegistry {
@@ -75,10 +75,10 @@ export class SessionRegistry {
     return forced;
   }
 
-  /** Closes every session with 1001 (going away). */
-  closeAll(reason = "Server shutting down"): void {
+  /** Ends every session now: running frames get `SHUTTING_DOWN`, sockets close with 1001. */
+  closeAll(): void {
     for (const session of [...this.#sessions.keys()]) {
-      session.close(CLOSE.goingAway, reason);
+      session.shutDown();
       this.delete(session);
     }
   }

@@ -117,6 +117,8 @@ export class Session {
   #disconnect = new AbortController();
   #closed = false;
   #draining = false;
+  /** The frame being analysed, until its terminal message is sent. */
+  #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
 
@@ -243,6 +245,16 @@ export class Session {
       // Already closing.
     }
     this.handleClose();
+  }
+
+  /**
+   * Ends the session now (a drain's budget is spent): a frame still running gets its
+   * terminal `SHUTTING_DOWN`, so the client is not left waiting, then the socket closes 1001.
+   */
+  shutDown(): void {
+    if (this.#closed) return;
+    if (this.#current !== undefined) this.#sendTerminal(shuttingDown(this.#current));
+    this.close(CLOSE.goingAway, "Server shutting down");
   }
 
   #onHello(hello: ClientHello): void {
@@ -396,6 +408,7 @@ export class Session {
 
   /** Sends a frame's terminal message; closes the socket after a non-retryable one. */
   #sendTerminal(message: AnalysisOutcome | ServerError): void {
+    if (message.frame_id === this.#current) this.#current = undefined;
     this.#metrics.framesTotal.inc({
       outcome: message.type === "analysis_outcome" ? message.outcome_kind : message.code,
     });
@@ -410,6 +423,7 @@ export class Session {
 
   async #runFrame({ request, receivedAt }: FrameEntry, span: Span): Promise<void> {
     const { frameId } = request.frame;
+    this.#current = frameId;
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
@@ -421,7 +435,6 @@ export class Session {
       modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
       toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
     });
-    let answered = false;
     try {
       let input: ToolResult | undefined;
       for (;;) {
@@ -430,7 +443,6 @@ export class Session {
         const event = step.value;
         input = undefined;
         if (event.kind === "terminal") {
-          answered = true;
           const m = event.message;
           const ms = performance.now() - started;
           const outcome = m.type === "analysis_outcome" ? m.outcome_kind : m.code;
@@ -471,8 +483,10 @@ export class Session {
     } finally {
       await analysis.return(undefined).catch(() => {});
     }
-    if (!answered && this.#closed) log.debug("frame cancelled: the session ended");
-    if (!answered && !this.#closed) {
+    const unanswered = this.#current !== undefined;
+    this.#current = undefined;
+    if (unanswered && this.#closed) log.debug("frame cancelled: the session ended");
+    if (unanswered && !this.#closed) {
       // The core owes one terminal per frame; a bug must not leave the client waiting.
       this.#sendTerminal({
         type: "server_error",

@@ -63,8 +63,10 @@ Deno.test("drain: the running frame finishes, then the socket closes with 1001",
     const response = await rawUpgrade(server.wsUrl);
     assert.equal(response.status, 503);
     await response.body?.cancel();
-    // The hung frame outlives the drain budget: it is cut off with 1001.
+    // The hung frame outlives the drain budget: it gets SHUTTING_DOWN, then 1001.
     assert.equal(await drained, 1);
+    const cut = await client.expect("server_error");
+    assert.deepEqual([cut.code, cut.retryable, cut.frame_id], ["SHUTTING_DOWN", false, "1"]);
     assert.equal(await client.closed, 1001);
     await model.sawAbort();
   });
