@@ -232,7 +232,8 @@ export class Session {
         : entry
     );
     if (this.#running) return;
-    if (this.#queue.length) void this.#pump();
+    // Before the hello nothing may be sent, so there is nothing to wait for either.
+    if (this.#queue.length && this.#ready) void this.#pump();
     else this.close(CLOSE.goingAway, "Server shutting down");
   }
 
