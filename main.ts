@@ -5,62 +5,14 @@
  *
  * @module
  */
-import type { Model } from "./src/analysis/model.ts";
-import type { Authenticator } from "./src/auth/authenticator.ts";
-import { FirebaseAuthenticator } from "./src/auth/firebase.ts";
-import { NoAuthenticator } from "./src/auth/none.ts";
+import { buildAuthenticator, buildModel, sessionLimits } from "./src/compose.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config.ts";
-import { createLogger, type Logger } from "./src/log.ts";
-import { GeminiModel, type GeminiModelOptions } from "./src/models/gemini.ts";
-import { OfflineModel } from "./src/models/offline.ts";
-import { priceOf } from "./src/models/prices.ts";
+import { createLogger } from "./src/log.ts";
 import { InstrumentedModel } from "./src/models/instrumented.ts";
 import { Metrics } from "./src/server/metrics.ts";
 import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { startServer } from "./src/server/server.ts";
-
-function buildModel(config: Config, log: Logger): Model {
-  switch (config.modelProvider) {
-    case "offline":
-      return new OfflineModel();
-    case "gemini":
-    case "vertex": {
-      const options: GeminiModelOptions = {
-        model: config.geminiModel,
-        thinkingBudget: config.geminiThinkingBudget,
-      };
-      const price = priceOf(config.modelPrices, config.geminiModel);
-      if (price) options.price = price;
-      else log.warn("no price for this model: cost_usd will be 0", { model: config.geminiModel });
-      if (config.geminiBaseUrl) options.baseUrl = config.geminiBaseUrl;
-      if (config.modelProvider === "vertex") {
-        // loadConfig guarantees the project; credentials come from ADC (Workload Identity).
-        options.vertex = {
-          project: config.googleCloudProject ?? "",
-          location: config.googleCloudLocation,
-        };
-      } else {
-        options.apiKey = config.geminiApiKey ?? "";
-      }
-      return new GeminiModel(options);
-    }
-  }
-}
-
-function buildAuthenticator(config: Config): Authenticator {
-  switch (config.authMode) {
-    case "none":
-      return new NoAuthenticator();
-    case "firebase":
-      // loadConfig guarantees the project id in this mode.
-      return new FirebaseAuthenticator({
-        projectId: config.firebaseProjectId ?? "",
-        jwksUrl: config.firebaseJwksUrl,
-        clockToleranceSec: config.firebaseClockToleranceSec,
-      });
-  }
-}
 
 function main(): void {
   let config: Config;
@@ -89,13 +41,7 @@ function main(): void {
     ...(config.rateLimitFramesPerMinute > 0
       ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
       : {}),
-    limits: {
-      analysisTimeoutMs: config.analysisTimeoutMs,
-      modelCallTimeoutMs: config.modelCallTimeoutMs,
-      toolResultTimeoutMs: config.toolResultTimeoutMs,
-      maxMessageBytes: config.maxMessageBytes,
-      maxPendingFrames: config.maxPendingFrames,
-    },
+    limits: sessionLimits(config),
     onListen: (addr) =>
       log.info("listening", {
         url: `http://${addr.hostname}:${addr.port}`,

@@ -21,3 +21,17 @@ export type {
   ModelUsage,
   Turn,
 } from "./src/analysis/model.ts";
+export { ProactiveClient } from "./src/client/client.ts";
+export type {
+  ClientEvent,
+  FrameFields,
+  FrameOptions,
+  FrameTerminal,
+  ProactiveClientOptions,
+  ToolCallHandler,
+} from "./src/client/client.ts";
+export { backoffDelay } from "./src/client/backoff.ts";
+export type { ReconnectOptions } from "./src/client/backoff.ts";
+export type { WebSocketConstructor } from "./src/client/connection.ts";
+export { ClientError } from "./src/client/errors.ts";
+export type { ClientErrorCode } from "./src/client/errors.ts";

@@ -1,0 +1,217 @@
+/**
+ * `deno task replay <folder|file.jsonl> [--url ws://…] [--token …] [--db path] [--json]`
+ *
+ * Replays recorded screens through a server, one frame at a time, and prints what it decided:
+ * a result table (frame, app, outcome, title / reason, ms) and a summary (counts, p50/p95
+ * latency, tokens, cost). Without `--url` it starts the real server in-process on a free
+ * loopback port with the configured model (the offline heuristic when nothing is set). The
+ * server's searches run against a local SQLite task store (`--db` to keep it between runs);
+ * every extracted task is stored, so later frames dedupe against it.
+ *
+ * The token comes from `--token` or, to keep it out of the process list, `PROACTIVE_TOKEN`.
+ * Bad input, bad configuration or an unreachable server print one line on stderr and exit
+ * non-zero. Nothing here prints OCR text or tokens.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ProactiveClient } from "../src/client/client.ts";
+import { ClientError } from "../src/client/errors.ts";
+import { buildModel, sessionLimits } from "../src/compose.ts";
+import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import { silentLogger } from "../src/log.ts";
+import { loadFrames, type ReplayFrame, ReplayInputError } from "../src/replay/frames.ts";
+import { type LocalServer, startLocalServer } from "../src/replay/local_server.ts";
+import { replayFrames } from "../src/replay/replay.ts";
+import {
+  formatSummary,
+  formatTable,
+  progressBar,
+  type ReplayRow,
+  summarize,
+} from "../src/replay/report.ts";
+import { TaskStore } from "../src/replay/task_store.ts";
+
+const USAGE = "usage: deno task replay <folder|file.jsonl> [--url ws://host:port/v1/proactive] " +
+  "[--token TOKEN] [--db tasks.sqlite] [--json]";
+
+/** A failure with its one-line message and exit code. */
+class Exit extends Error {
+  readonly code: number;
+  constructor(message: string, code = 1) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function startConfiguredServer(): LocalServer {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new Exit(`configuration error: ${err.lines.join("; ")}`);
+    }
+    throw err;
+  }
+  return startLocalServer({
+    model: buildModel(config, silentLogger),
+    idleTimeoutSeconds: config.idleTimeoutSec,
+    limits: sessionLimits(config),
+  });
+}
+
+function openStore(path: string | undefined): TaskStore {
+  try {
+    return TaskStore.open(path ? { path } : {});
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split("\n")[0] : "unknown error";
+    throw new Exit(`Cannot open the task store ${path}: ${reason}`);
+  }
+}
+
+function checkUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Exit(`--url is not a URL; ${USAGE}`, 2);
+  }
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new Exit(`--url must start with ws:// or wss://; ${USAGE}`, 2);
+  }
+  return parsed.href;
+}
+
+/** Progress on stderr: a redrawn bar on a terminal, one plain line per frame otherwise. */
+function progress(total: number) {
+  const encoder = new TextEncoder();
+  const tty = Deno.stderr.isTerminal();
+  const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
+  const width = () => {
+    try {
+      return Deno.consoleSize().columns || 80;
+    } catch {
+      return 80;
+    }
+  };
+  return {
+    start(frame: ReplayFrame, index: number) {
+      if (tty) write(`\r\x1b[2K${progressBar(index, total, frame.name, width())}`);
+    },
+    done(row: ReplayRow) {
+      if (tty) write(`\r\x1b[2K${progressBar(row.index, total, row.name, width())}`);
+      else {
+        write(
+          `replay: ${row.index}/${total} ${row.name}: ${row.outcome} (${Math.round(row.ms)} ms)\n`,
+        );
+      }
+    },
+    end() {
+      if (tty) write("\r\x1b[2K");
+    },
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  let values: { url?: string; token?: string; db?: string; json?: boolean; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        url: { type: "string" },
+        token: { type: "string" },
+        db: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new Exit(`${err instanceof Error ? err.message : "bad arguments"}; ${USAGE}`, 2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new Exit(`expected one folder or .jsonl file; ${USAGE}`, 2);
+  }
+  const url = values.url === undefined ? undefined : checkUrl(values.url);
+  const token = values.token ?? Deno.env.get("PROACTIVE_TOKEN");
+
+  const frames = await loadFrames(positionals[0]!);
+  using store = openStore(values.db);
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort(new Exit("interrupted", 130));
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    await using local = url ? undefined : startConfiguredServer();
+    await using client = await ProactiveClient.connect({
+      url: url ?? local!.url,
+      ...(token ? { token } : {}),
+      appVersion: "proactive-replay",
+      signal: controller.signal,
+      reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, maxAttempts: 3 },
+    });
+    const bar = progress(frames.length);
+    let rows: ReplayRow[];
+    try {
+      rows = await replayFrames({
+        frames,
+        client,
+        store,
+        signal: controller.signal,
+        onFrameStart: (frame, index) => bar.start(frame, index),
+        onFrameDone: (row) => bar.done(row),
+      });
+    } finally {
+      bar.end();
+    }
+    const summary = summarize(rows);
+    if (values.json) {
+      for (const row of rows) console.log(JSON.stringify(row));
+      console.log(JSON.stringify({ summary }));
+    } else {
+      console.log(formatTable(rows));
+      console.log("");
+      console.log(formatSummary(summary));
+    }
+    return 0;
+  } catch (err) {
+    if (controller.signal.aborted) throw controller.signal.reason;
+    throw err;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}
+
+/** One line for any failure; never a stack trace. */
+function describe(err: unknown): { message: string; code: number } {
+  if (err instanceof Exit) return { message: err.message, code: err.code };
+  if (err instanceof ReplayInputError || err instanceof ClientError) {
+    return { message: err.message, code: 1 };
+  }
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return { message: `unexpected error: ${text.split("\n")[0]}`, code: 1 };
+}
+
+if (import.meta.main) {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    const { message } = describe(event.reason);
+    console.error(`replay: ${message}`);
+    Deno.exit(1);
+  });
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (err) {
+    const failure = describe(err);
+    console.error(`replay: ${failure.message}`);
+    code = failure.code;
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,604 @@
+/**
+ * `ProactiveClient`: the reference client of the `/v1/proactive` protocol, for Deno,
+ * browsers and Node ≥ 22 (anything with a WHATWG `WebSocket`). It uses no `Deno.*` API.
+ *
+ * ```ts
+ * await using client = await ProactiveClient.connect({ url: "ws://127.0.0.1:8080/v1/proactive" });
+ * const outcome = await client.analyzeFrame(
+ *   { app_name: "Slack", window_title: "#team", ocr_text: "Can you send the Q3 report?" },
+ *   { onToolCall: (request) => mySearch(request.tool_kind, request.query) },
+ * );
+ * ```
+ *
+ * - **Frames are serialised.** The protocol answers every frame with exactly one terminal
+ *   message, in order, and does not require the client to match `frame_id`; so the client
+ *   sends one frame, waits for its terminal (answering its tool calls meanwhile), then sends
+ *   the next. Calls may overlap; they are queued (bounded) and resolve in call order.
+ * - **Tokens.** `token` goes into the upgrade request's `Authorization: Bearer` header, which
+ *   Deno's and Node's WebSocket can send. Browsers cannot set WebSocket headers: there, leave
+ *   `token` out and authenticate with a cookie or through a proxy that adds the header.
+ * - **Reconnects.** A dropped socket is reopened with exponential backoff and full jitter; the
+ *   frame in flight at the drop rejects with `ClientError` code `DISCONNECTED`, queued frames
+ *   wait for the new session. A v1.1 `go_away` lets the running frame finish, then the client
+ *   reconnects after `reconnect_after_ms`.
+ *
+ * @module
+ */
+import { abortable } from "../async/abortable.ts";
+import {
+  type AnalysisOutcome,
+  type ClientHello,
+  FrameEvent,
+  type ProtocolVersion,
+  type ServerError,
+  type ServerMessage,
+  type SessionContext,
+  type SessionReady,
+  type ToolCallRequest,
+  type ToolResult,
+  ToolResultItem,
+} from "../protocol/messages.ts";
+import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.ts";
+import {
+  type CloseInfo,
+  Connection,
+  describeUrl,
+  type WebSocketConstructor,
+} from "./connection.ts";
+import { abortError, ClientError } from "./errors.ts";
+import { runtimeIsDeno } from "./nagle_padding.ts";
+
+/** The terminal message of a frame: its outcome or the server's error for it. */
+export type FrameTerminal = AnalysisOutcome | ServerError;
+
+/** A frame to analyse: the `frame_event` fields. The client adds `type` and the context. */
+export type FrameFields = Omit<FrameEvent, "type" | "context_version" | "session_context">;
+
+/**
+ * Runs a search the server asked for and returns the hits. `signal` aborts when the answer
+ * is no longer wanted: the server cancelled the call or its deadline passed, the frame was
+ * aborted, or the socket dropped. A thrown error goes back to the server as the `error` of
+ * the `tool_result`.
+ */
+export type ToolCallHandler = (
+  request: ToolCallRequest,
+  signal: AbortSignal,
+) => ToolResultItem[] | Promise<ToolResultItem[]>;
+
+/** Options of {@link ProactiveClient.analyzeFrame}. */
+export interface FrameOptions {
+  /** Answers the frame's `tool_call_request`s; without it every search reports an error. */
+  onToolCall?: ToolCallHandler;
+  /** Aborts the call: a queued frame is never sent; a sent one stops being waited for. */
+  signal?: AbortSignal;
+}
+
+/** What happened to the connection, for logs and tests; never carries user content. */
+export type ClientEvent =
+  | { kind: "connected"; sessionId: string; protocolVersion: ProtocolVersion }
+  | { kind: "disconnected"; code: number; reason: string }
+  | { kind: "reconnecting"; attempt: number; delayMs: number }
+  | { kind: "reconnect_failed"; attempt: number; error: ClientError }
+  | { kind: "go_away"; reason: string; reconnectAfterMs: number }
+  | { kind: "tool_call_cancelled"; requestId: string; reason: string }
+  | { kind: "ignored"; reason: string }
+  | { kind: "closed" };
+
+/** Options of {@link ProactiveClient.connect}. */
+export interface ProactiveClientOptions {
+  /** `ws://` or `wss://` URL of `/v1/proactive`. */
+  url: string | URL;
+  /** Bearer token, or a function returning a fresh one for every (re)connect. */
+  token?: string | (() => string | Promise<string>);
+  /** Default "1.1" (`go_away`, `tool_call_cancel`); "1.0" speaks exactly as Omi does. */
+  protocolVersion?: ProtocolVersion;
+  /** Sent in `client_hello`, for the server's logs. */
+  appVersion?: string;
+  /** Sent in `client_hello`, for the server's logs. */
+  osVersion?: string;
+  /** The user's tasks and goals; default `{}`. Change it later with `updateContext`. */
+  context?: SessionContext;
+  /** Version of `context`; default "0". */
+  contextVersion?: string;
+  /** Aborts the connect; aborting it later closes the client. */
+  signal?: AbortSignal;
+  /** Reconnect pacing after a drop, or `false` to fail instead. */
+  reconnect?: ReconnectOptions | false;
+  /** How long to wait for `session_ready` after opening. Default 15 000 (protocol.md §4). */
+  handshakeTimeoutMs?: number;
+  /** Frames that may wait behind the one in flight; beyond, the oldest gives way. Default 16. */
+  maxPendingFrames?: number;
+  /** WebSocket constructor; default `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Pad 1–64 KB messages with trailing spaces so Deno's WebSocket client does not stall
+   * ~40 ms on each (see `nagle_padding.ts`). Default: on in Deno, off elsewhere.
+   */
+  padMessages?: boolean;
+  /** Connection events (connects, drops, ignored messages). */
+  onEvent?: (event: ClientEvent) => void;
+  /** Source of randomness for jitter, `[0, 1)`; injectable for tests. */
+  random?: () => number;
+}
+
+interface PendingFrame {
+  fields: FrameFields;
+  onToolCall: ToolCallHandler | undefined;
+  /** Set once the caller has its answer (terminal, error or abort). */
+  settled: boolean;
+  /** Sent, then abandoned by the caller: its terminal is still owed and will be dropped. */
+  orphaned: boolean;
+  settle(result: { ok: true; value: FrameTerminal } | { ok: false; error: unknown }): void;
+}
+
+interface PendingTool {
+  frame: PendingFrame | undefined;
+  controller: AbortController;
+}
+
+/** Abort reason of a tool call whose frame the caller gave up on: the server is told. */
+class FrameAbandoned extends Error {}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+const DEFAULT_MAX_PENDING_FRAMES = 16;
+/** Longest tool error text we send back. */
+const MAX_TOOL_ERROR_CHARS = 500;
+
+/** A connected `/v1/proactive` client. Close it with `close()` or `await using`. */
+export class ProactiveClient implements AsyncDisposable {
+  #url: string;
+  #options: ProactiveClientOptions;
+  #reconnect: Required<ReconnectOptions> | false;
+  #WebSocket: WebSocketConstructor;
+  #pad: boolean;
+  #random: () => number;
+
+  #connection: Connection | undefined;
+  #ready: SessionReady | undefined;
+  /** Set by `go_away`: no new frames on this socket; reconnect after the delay. */
+  #goAway: { reconnectAfterMs: number } | undefined;
+  #queue: PendingFrame[] = [];
+  #inFlight: PendingFrame | undefined;
+  #tools = new Map<string, PendingTool>();
+  #context: SessionContext;
+  #contextVersion: string;
+  /** The context version the server has cached for this socket. */
+  #serverContextVersion: string | undefined;
+  #frameNumber = 0;
+  #contextCounter = 0;
+
+  #closed = false;
+  #life = new AbortController();
+  #reconnecting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #onCallerAbort = () => void this.close();
+
+  private constructor(options: ProactiveClientOptions) {
+    const url = new URL(options.url);
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new ClientError(
+        "CONNECT_FAILED",
+        `Cannot connect to ${url.protocol} URLs: use ws: or wss:`,
+      );
+    }
+    this.#url = url.href;
+    this.#options = options;
+    this.#reconnect = options.reconnect === false
+      ? false
+      : { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.#WebSocket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor);
+    this.#pad = options.padMessages ?? runtimeIsDeno();
+    this.#random = options.random ?? Math.random;
+    this.#context = options.context ?? {};
+    this.#contextVersion = options.contextVersion ?? "0";
+  }
+
+  /** Opens a session: connects, sends `client_hello` and waits for `session_ready`. */
+  static async connect(options: ProactiveClientOptions): Promise<ProactiveClient> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal, "Connecting");
+    const client = new ProactiveClient(options);
+    signal?.addEventListener("abort", client.#onCallerAbort, { once: true });
+    try {
+      await client.#open();
+    } catch (err) {
+      await client.close();
+      if (signal?.aborted) throw abortError(signal, "Connecting");
+      throw err;
+    }
+    return client;
+  }
+
+  /** The server's `session_ready` of the current (or last) session. */
+  get session(): SessionReady | undefined {
+    return this.#ready;
+  }
+
+  /** Whether a session is open right now. */
+  get connected(): boolean {
+    return this.#connection !== undefined;
+  }
+
+  /** Whether the client is closed for good. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends a frame and resolves with its terminal message: an `analysis_outcome`, or the
+   * server's `server_error` for it (passed through, including non-retryable ones). Rejects
+   * with a {@link ClientError} when the frame cannot be answered: `DISCONNECTED`, `CLOSED`,
+   * `ABORTED`/`TIMEOUT` (its signal), `FRAME_DROPPED`, `INVALID_FRAME`, `RECONNECT_FAILED`.
+   */
+  analyzeFrame(fields: FrameFields, options: FrameOptions = {}): Promise<FrameTerminal> {
+    if (this.#closed) {
+      return Promise.reject(
+        new ClientError("CLOSED", "Cannot analyse a frame: the client is closed"),
+      );
+    }
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal, "The frame"));
+    const checked = FrameEvent.safeParse({ ...fields, type: "frame_event" });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      const path = issue?.path.map(String).join(".") || "frame";
+      return Promise.reject(
+        new ClientError("INVALID_FRAME", `Cannot send the frame: "${path}" is invalid`),
+      );
+    }
+    return new Promise<FrameTerminal>((resolve, reject) => {
+      const frame: PendingFrame = {
+        fields: { ...fields, frame_number: fields.frame_number ?? ++this.#frameNumber },
+        onToolCall: options.onToolCall,
+        settled: false,
+        orphaned: false,
+        settle: (result) => {
+          if (frame.settled) return;
+          frame.settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          if (result.ok) resolve(result.value);
+          else reject(result.error);
+        },
+      };
+      const onAbort = () => this.#abandon(frame, abortError(signal!, "The frame"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (this.#queue.length >= (this.#options.maxPendingFrames ?? DEFAULT_MAX_PENDING_FRAMES)) {
+        this.#queue.shift()?.settle({
+          ok: false,
+          error: new ClientError(
+            "FRAME_DROPPED",
+            "Frame dropped: newer frames arrived while it waited",
+          ),
+        });
+      }
+      this.#queue.push(frame);
+      this.#pump();
+    });
+  }
+
+  /**
+   * Replaces the session context. It travels with the next frame (or the next hello after a
+   * reconnect); the server replaces its copy only when `version` differs from the last one,
+   * so a new context needs a new version (default: a fresh one).
+   */
+  updateContext(context: SessionContext, version?: string): void {
+    this.#context = context;
+    this.#contextVersion = version ?? `${Date.now().toString(36)}-${++this.#contextCounter}`;
+  }
+
+  /**
+   * Closes the client for good: queued and in-flight frames reject with `CLOSED`, a pending
+   * reconnect stops, and the socket closes (1000). Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    const error = new ClientError("CLOSED", "The client was closed");
+    this.#closed = true;
+    this.#life.abort(error);
+    this.#options.signal?.removeEventListener("abort", this.#onCallerAbort);
+    this.#failFrames(error);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    await Promise.all([
+      connection?.close(1000, "client closed"),
+      this.#reconnecting?.catch(() => {}),
+    ]);
+    this.#emit({ kind: "closed" });
+  }
+
+  /** Opens a socket with the current context; on success it becomes the connection. */
+  async #open(): Promise<void> {
+    const hello: ClientHello = {
+      type: "client_hello",
+      protocol_version: this.#options.protocolVersion ?? "1.1",
+      context_version: this.#contextVersion,
+      session_context: this.#context,
+    };
+    if (this.#options.appVersion !== undefined) hello.app_version = this.#options.appVersion;
+    if (this.#options.osVersion !== undefined) hello.os_version = this.#options.osVersion;
+    const token = typeof this.#options.token === "function"
+      ? await this.#options.token()
+      : this.#options.token;
+    if (this.#closed) throw new ClientError("CLOSED", "The client was closed");
+    const connection = await Connection.open({
+      url: this.#url,
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      WebSocket: this.#WebSocket,
+      hello,
+      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      signal: this.#life.signal,
+      pad: this.#pad,
+      onMessage: (message, from) => this.#onMessage(message, from),
+      onIgnored: (reason) => this.#emit({ kind: "ignored", reason }),
+      onClose: (from, info) => this.#onClose(from, info),
+    });
+    if (this.#closed) {
+      await connection.close(1000, "client closed");
+      throw new ClientError("CLOSED", "The client was closed");
+    }
+    this.#connection = connection;
+    this.#ready = connection.ready;
+    this.#goAway = undefined;
+    this.#serverContextVersion = hello.context_version ?? "";
+    this.#emit({
+      kind: "connected",
+      sessionId: connection.ready.session_id,
+      protocolVersion: connection.ready.protocol_version,
+    });
+    this.#pump();
+  }
+
+  /** Sends the next queued frame when the socket is free. */
+  #pump(): void {
+    const connection = this.#connection;
+    if (this.#closed || !connection || this.#goAway || this.#inFlight) return;
+    const frame = this.#queue.shift();
+    if (!frame) return;
+    const message: FrameEvent = { ...frame.fields, type: "frame_event" };
+    const withContext = this.#serverContextVersion !== this.#contextVersion;
+    if (withContext) {
+      message.context_version = this.#contextVersion;
+      message.session_context = this.#context;
+    }
+    if (!connection.send(message)) {
+      // The socket is closing; the frame goes out on the next session.
+      this.#queue.unshift(frame);
+      return;
+    }
+    if (withContext) this.#serverContextVersion = this.#contextVersion;
+    this.#inFlight = frame;
+  }
+
+  #onMessage(message: ServerMessage, from: Connection): void {
+    if (from !== this.#connection) return;
+    switch (message.type) {
+      case "session_ready":
+        this.#ready = message;
+        return;
+      case "tool_call_request":
+        return this.#onToolCall(message, from);
+      case "analysis_outcome":
+        return this.#onTerminal(message, from);
+      case "server_error":
+        // Frame errors carry the frame id; a fatal one ends the frame in flight anyway.
+        if (message.frame_id !== undefined || !message.retryable) {
+          return this.#onTerminal(message, from);
+        }
+        return this.#emit({
+          kind: "ignored",
+          reason: `server_error ${message.code} without a frame`,
+        });
+      case "tool_call_cancel": {
+        this.#emit({
+          kind: "tool_call_cancelled",
+          requestId: message.request_id,
+          reason: message.reason,
+        });
+        const tool = this.#tools.get(message.request_id);
+        tool?.controller.abort(
+          new DOMException("The server cancelled the tool call", "AbortError"),
+        );
+        return;
+      }
+      case "go_away":
+        this.#goAway = { reconnectAfterMs: message.reconnect_after_ms };
+        this.#emit({
+          kind: "go_away",
+          reason: message.reason,
+          reconnectAfterMs: message.reconnect_after_ms,
+        });
+        if (!this.#inFlight) void from.close(1000, "go_away");
+        return;
+    }
+  }
+
+  #onTerminal(message: FrameTerminal, from: Connection): void {
+    const frame = this.#inFlight;
+    if (!frame) {
+      return this.#emit({ kind: "ignored", reason: `${message.type} with no frame in flight` });
+    }
+    this.#inFlight = undefined;
+    this.#abortTools(frame, new DOMException("The frame has ended", "AbortError"));
+    frame.settle({ ok: true, value: message });
+    if (this.#goAway) void from.close(1000, "go_away");
+    else this.#pump();
+  }
+
+  #onToolCall(request: ToolCallRequest, from: Connection): void {
+    const frame = this.#inFlight;
+    const controller = new AbortController();
+    const tool: PendingTool = { frame, controller };
+    this.#tools.set(request.request_id, tool);
+    const deadline = setTimeout(
+      () => controller.abort(new DOMException("The tool call deadline passed", "TimeoutError")),
+      Math.max(0, request.deadline_ms),
+    );
+    void this.#runTool(request, tool, from).finally(() => {
+      clearTimeout(deadline);
+      if (this.#tools.get(request.request_id) === tool) this.#tools.delete(request.request_id);
+    });
+  }
+
+  async #runTool(request: ToolCallRequest, tool: PendingTool, from: Connection): Promise<void> {
+    const reply: ToolResult = {
+      type: "tool_result",
+      request_id: request.request_id,
+      frame_id: request.frame_id,
+      results: [],
+    };
+    const { frame, controller } = tool;
+    if (!frame || frame.orphaned) {
+      reply.error = "The client cancelled this frame";
+    } else if (!frame.onToolCall) {
+      reply.error = "This client does not run searches";
+    } else {
+      const handler = frame.onToolCall;
+      try {
+        const results = await abortable(
+          Promise.resolve().then(() => handler(request, controller.signal)),
+          controller.signal,
+        );
+        const valid = ToolResultItem.array().safeParse(results);
+        if (valid.success) reply.results = valid.data;
+        else reply.error = "The client's search returned malformed results";
+      } catch (err) {
+        if (controller.signal.aborted) {
+          // Nobody waits for this answer any more, except after the caller gave up on the
+          // frame: then the server is told, so the analysis ends early.
+          if (!(controller.signal.reason instanceof FrameAbandoned)) return;
+          reply.error = "The client cancelled this frame";
+        } else {
+          const text = err instanceof Error ? err.message : String(err);
+          reply.error = text.slice(0, MAX_TOOL_ERROR_CHARS) || "The search failed";
+        }
+      }
+    }
+    if (from === this.#connection) from.send(reply);
+  }
+
+  /** The caller gave up on `frame` (its signal aborted). */
+  #abandon(frame: PendingFrame, error: ClientError): void {
+    const index = this.#queue.indexOf(frame);
+    if (index >= 0) this.#queue.splice(index, 1);
+    else if (frame === this.#inFlight) {
+      // Its terminal is still owed by the server and must be consumed in order.
+      frame.orphaned = true;
+      this.#abortTools(frame, new FrameAbandoned("The caller aborted the frame"));
+    }
+    frame.settle({ ok: false, error });
+  }
+
+  #abortTools(frame: PendingFrame | undefined, reason: unknown): void {
+    for (const tool of this.#tools.values()) {
+      if (frame === undefined || tool.frame === frame) tool.controller.abort(reason);
+    }
+  }
+
+  #onClose(from: Connection, info: CloseInfo): void {
+    if (from !== this.#connection) return;
+    this.#connection = undefined;
+    this.#emit({ kind: "disconnected", code: info.code, reason: info.reason });
+    this.#abortTools(undefined, new DOMException("The socket closed", "AbortError"));
+    const frame = this.#inFlight;
+    this.#inFlight = undefined;
+    frame?.settle({
+      ok: false,
+      error: new ClientError(
+        "DISCONNECTED",
+        `The connection closed (code ${info.code}) before the frame was answered`,
+      ),
+    });
+    if (this.#closed) return;
+    const goAway = this.#goAway;
+    this.#goAway = undefined;
+    if (this.#reconnect === false) {
+      this.#closeAfterFailure(
+        new ClientError("DISCONNECTED", `The connection closed (code ${info.code})`),
+      );
+      return;
+    }
+    this.#reconnecting = this.#reconnectLoop(this.#reconnect, goAway?.reconnectAfterMs);
+  }
+
+  async #reconnectLoop(
+    policy: Required<ReconnectOptions>,
+    goAwayDelayMs: number | undefined,
+  ): Promise<void> {
+    let lastError: ClientError | undefined;
+    for (let attempt = 0; attempt < Math.max(1, policy.maxAttempts); attempt++) {
+      const delayMs = attempt === 0 && goAwayDelayMs !== undefined
+        ? goAwayDelayMs + Math.floor(this.#random() * goAwayDelayMs * 0.2)
+        : backoffDelay(attempt, policy, this.#random);
+      this.#emit({ kind: "reconnecting", attempt: attempt + 1, delayMs });
+      if (!(await this.#sleep(delayMs))) return;
+      try {
+        await this.#open();
+        return;
+      } catch (err) {
+        if (this.#closed) return;
+        lastError = err instanceof ClientError
+          ? err
+          : new ClientError("CONNECT_FAILED", "Cannot reconnect", { cause: err });
+        this.#emit({ kind: "reconnect_failed", attempt: attempt + 1, error: lastError });
+      }
+    }
+    this.#closeAfterFailure(
+      new ClientError(
+        "RECONNECT_FAILED",
+        `Cannot reconnect to ${describeUrl(this.#url)} after ${policy.maxAttempts} attempts` +
+          (lastError ? `: ${lastError.message}` : ""),
+        { cause: lastError },
+      ),
+    );
+  }
+
+  /** Waits `ms`; false when the client closed meanwhile. */
+  #sleep(ms: number): Promise<boolean> {
+    const signal = this.#life.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Gives up for good after a drop: every waiting frame rejects with `error`. */
+  #closeAfterFailure(error: ClientError): void {
+    this.#closed = true;
+    this.#life.abort(error);
+    this.#options.signal?.removeEventListener("abort", this.#onCallerAbort);
+    this.#failFrames(error);
+    this.#closing ??= Promise.resolve();
+    this.#emit({ kind: "closed" });
+  }
+
+  #failFrames(error: unknown): void {
+    this.#abortTools(undefined, error);
+    const frames = [...(this.#inFlight ? [this.#inFlight] : []), ...this.#queue.splice(0)];
+    this.#inFlight = undefined;
+    for (const frame of frames) frame.settle({ ok: false, error });
+  }
+
+  #emit(event: ClientEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // A listener's bug must not break the session.
+    }
+  }
+}

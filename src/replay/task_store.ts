@@ -1,0 +1,322 @@
+/**
+ * A local task store for replays: the desktop's side of the two search tools, on
+ * `node:sqlite`.
+ *
+ * - `search_keywords` is SQLite FTS5 (bm25 ranking). The query is user text (whatever the
+ *   model asked for), so it is reduced to plain word tokens, each quoted, and joined with
+ *   `OR`: FTS5 syntax in it (`"`, `*`, `NEAR`, `AND`, parentheses, column filters) is never
+ *   interpreted.
+ * - `search_similar` is cosine similarity of character-trigram count vectors, which matches
+ *   rephrasings and typos ("Send Q3 reprot" ~ "send the Q3 report").
+ *
+ * Results come back in the protocol's `tool_result` item shape. Tasks extracted during a
+ * replay are added, so later frames find (and dedupe against) them.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { ActiveTask, Priority, ToolResultItem } from "../protocol/messages.ts";
+
+/** Status of a stored task, as the protocol names it. */
+export type StoredTaskStatus = ToolResultItem["status"];
+
+/** A task to store. */
+export interface NewTask {
+  /** What searches match and what the server sees: a short title. */
+  description: string;
+  details?: string;
+  status?: StoredTaskStatus;
+  priority?: Priority;
+  /** A rank (1 = most important); 0 = none. */
+  relevanceScore?: number;
+  sourceApp?: string;
+  deadline?: string;
+}
+
+/** A stored task. */
+export interface StoredTask extends Required<NewTask> {
+  id: number;
+  createdAt: string;
+}
+
+/** Options of {@link TaskStore.open}. */
+export interface TaskStoreOptions {
+  /** SQLite file; default `":memory:"`. */
+  path?: string;
+  /** Clock for `created_at`; injectable for tests. */
+  now?: () => Date;
+}
+
+/** Options of the two searches. */
+export interface SearchOptions {
+  /** Most hits returned. Default 10. */
+  limit?: number;
+}
+
+/** Similarity below which `searchSimilar` reports nothing. */
+export const MIN_SIMILARITY = 0.15;
+/** Tasks `searchSimilar` compares against (the newest). */
+const MAX_SIMILAR_CANDIDATES = 5_000;
+/** Query tokens used at most. */
+const MAX_QUERY_TOKENS = 16;
+const DEFAULT_LIMIT = 10;
+
+/** Words that match nearly every task and would only add noise to an OR query. */
+const STOPWORDS: ReadonlySet<string> = new Set(
+  ("a an and are as at be by can could do for from have i in is it me my of on or our " +
+    "please so that the this to up us we will with would you your").split(" "),
+);
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    details TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'completed', 'deleted')),
+    priority TEXT NOT NULL DEFAULT 'medium' CHECK (priority IN ('high', 'medium', 'low')),
+    relevance_score INTEGER NOT NULL DEFAULT 0,
+    source_app TEXT NOT NULL DEFAULT '',
+    deadline TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+  );
+  CREATE VIRTUAL TABLE IF NOT EXISTS tasks_fts USING fts5(
+    description, content='tasks', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+  );
+  CREATE TRIGGER IF NOT EXISTS tasks_ai AFTER INSERT ON tasks BEGIN
+    INSERT INTO tasks_fts(rowid, description) VALUES (new.id, new.description);
+  END;
+  CREATE TRIGGER IF NOT EXISTS tasks_ad AFTER DELETE ON tasks BEGIN
+    INSERT INTO tasks_fts(tasks_fts, rowid, description) VALUES ('delete', old.id, old.description);
+  END;
+  CREATE TRIGGER IF NOT EXISTS tasks_au AFTER UPDATE OF description ON tasks BEGIN
+    INSERT INTO tasks_fts(tasks_fts, rowid, description) VALUES ('delete', old.id, old.description);
+    INSERT INTO tasks_fts(rowid, description) VALUES (new.id, new.description);
+  END;
+`;
+
+interface TaskRow {
+  id: number;
+  description: string;
+  details: string;
+  status: StoredTaskStatus;
+  priority: Priority;
+  relevance_score: number;
+  source_app: string;
+  deadline: string;
+  created_at: string;
+}
+
+/**
+ * Plain word tokens of `text` for FTS5: lowercase letters and digits only, stopwords and
+ * repeats dropped, at most 16. Never contains FTS5 syntax.
+ */
+export function queryTokens(text: string): string[] {
+  const tokens: string[] = [];
+  for (const match of text.normalize("NFKC").toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    const token = match[0];
+    if (STOPWORDS.has(token) || tokens.includes(token)) continue;
+    tokens.push(token);
+    if (tokens.length === MAX_QUERY_TOKENS) break;
+  }
+  return tokens;
+}
+
+/**
+ * An FTS5 MATCH expression for user text: every token quoted (`"q3" OR "report"*`), tokens of
+ * three or more characters also matching as prefixes. `undefined` when nothing is left.
+ */
+export function ftsQuery(text: string): string | undefined {
+  const tokens = queryTokens(text);
+  if (tokens.length === 0) return undefined;
+  // Tokens are letters and digits only, so the quotes cannot be broken out of.
+  return tokens.map((t) => (t.length >= 3 ? `"${t}"*` : `"${t}"`)).join(" OR ");
+}
+
+/** Character-trigram counts of `text` (lowercased, accents and punctuation dropped). */
+export function trigrams(text: string): Map<string, number> {
+  const normal = text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+  const counts = new Map<string, number>();
+  if (!normal) return counts;
+  const padded = `  ${normal} `;
+  for (let i = 0; i + 3 <= padded.length; i++) {
+    const gram = padded.slice(i, i + 3);
+    counts.set(gram, (counts.get(gram) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Cosine similarity of two count vectors, 0..1. */
+export function cosine(a: Map<string, number>, b: Map<string, number>): number {
+  if (a.size === 0 || b.size === 0) return 0;
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  let dot = 0;
+  for (const [gram, count] of small) dot += count * (large.get(gram) ?? 0);
+  const norm = (v: Map<string, number>) => {
+    let sum = 0;
+    for (const count of v.values()) sum += count * count;
+    return Math.sqrt(sum);
+  };
+  return dot / (norm(a) * norm(b));
+}
+
+/** Character-trigram cosine similarity of two texts, 0..1. */
+export function trigramSimilarity(a: string, b: string): number {
+  return cosine(trigrams(a), trigrams(b));
+}
+
+/** Tasks on `node:sqlite`, with FTS5 keyword search and trigram similarity search. */
+export class TaskStore implements Disposable {
+  #db: DatabaseSync;
+  #now: () => Date;
+  /** Trigram vectors by task id (descriptions never change once stored). */
+  #vectors = new Map<number, Map<string, number>>();
+  #revision = 0;
+
+  private constructor(db: DatabaseSync, now: () => Date) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** Opens (and creates if needed) a store; in memory unless `path` is given. */
+  static open(options: TaskStoreOptions = {}): TaskStore {
+    const db = new DatabaseSync(options.path ?? ":memory:");
+    try {
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new TaskStore(db, options.now ?? (() => new Date()));
+  }
+
+  /** Number of stored tasks. */
+  get size(): number {
+    const row = this.#db.prepare("SELECT count(*) AS n FROM tasks").get() as { n: number };
+    return Number(row.n);
+  }
+
+  /** Increases with every change made through this store: a context version. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Stores a task and returns it with its id. */
+  add(task: NewTask): StoredTask {
+    const stored = {
+      description: task.description,
+      details: task.details ?? "",
+      status: task.status ?? "active",
+      priority: task.priority ?? "medium",
+      relevanceScore: task.relevanceScore ?? 0,
+      sourceApp: task.sourceApp ?? "",
+      deadline: task.deadline ?? "",
+      createdAt: this.#now().toISOString(),
+    };
+    const result = this.#db.prepare(
+      `INSERT INTO tasks (description, details, status, priority, relevance_score, source_app,
+         deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      stored.description,
+      stored.details,
+      stored.status,
+      stored.priority,
+      stored.relevanceScore,
+      stored.sourceApp,
+      stored.deadline,
+      stored.createdAt,
+    );
+    this.#revision++;
+    return { id: Number(result.lastInsertRowid), ...stored };
+  }
+
+  /** Every stored task, oldest first. */
+  list(): StoredTask[] {
+    return (this.#db.prepare("SELECT * FROM tasks ORDER BY id").all() as unknown as TaskRow[])
+      .map(fromRow);
+  }
+
+  /** Open tasks for the session context, newest first. */
+  activeTasks(limit = 100): ActiveTask[] {
+    const rows = this.#db.prepare(
+      "SELECT * FROM tasks WHERE status = 'active' ORDER BY id DESC LIMIT ?",
+    ).all(limit) as unknown as TaskRow[];
+    return rows.map((row) => {
+      const task: ActiveTask = {
+        task_id: row.id,
+        description: row.description,
+        priority: row.priority,
+      };
+      if (row.relevance_score > 0) task.relevance_score = row.relevance_score;
+      return task;
+    });
+  }
+
+  /** `search_keywords`: FTS5 over descriptions, best bm25 first; similarity 0, as Omi sends. */
+  searchKeywords(query: string, options: SearchOptions = {}): ToolResultItem[] {
+    const match = ftsQuery(query);
+    if (!match) return [];
+    const rows = this.#db.prepare(
+      `SELECT tasks.* FROM tasks_fts JOIN tasks ON tasks.id = tasks_fts.rowid
+       WHERE tasks_fts MATCH ? ORDER BY bm25(tasks_fts), tasks.id DESC LIMIT ?`,
+    ).all(match, options.limit ?? DEFAULT_LIMIT) as unknown as TaskRow[];
+    return rows.map((row) => toResult(row, 0, "fts"));
+  }
+
+  /** `search_similar`: trigram cosine against the newest tasks, most similar first. */
+  searchSimilar(query: string, options: SearchOptions = {}): ToolResultItem[] {
+    const wanted = trigrams(query);
+    if (wanted.size === 0) return [];
+    const rows = this.#db.prepare("SELECT * FROM tasks ORDER BY id DESC LIMIT ?")
+      .all(MAX_SIMILAR_CANDIDATES) as unknown as TaskRow[];
+    const scored: Array<{ row: TaskRow; similarity: number }> = [];
+    for (const row of rows) {
+      let vector = this.#vectors.get(row.id);
+      if (!vector) this.#vectors.set(row.id, vector = trigrams(row.description));
+      const similarity = cosine(wanted, vector);
+      if (similarity >= MIN_SIMILARITY) scored.push({ row, similarity });
+    }
+    scored.sort((a, b) => b.similarity - a.similarity || b.row.id - a.row.id);
+    return scored.slice(0, options.limit ?? DEFAULT_LIMIT).map(({ row, similarity }) =>
+      toResult(row, Math.round(similarity * 1000) / 1000, "vector")
+    );
+  }
+
+  /** Closes the database. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function fromRow(row: TaskRow): StoredTask {
+  return {
+    id: row.id,
+    description: row.description,
+    details: row.details,
+    status: row.status,
+    priority: row.priority,
+    relevanceScore: row.relevance_score,
+    sourceApp: row.source_app,
+    deadline: row.deadline,
+    createdAt: row.created_at,
+  };
+}
+
+function toResult(
+  row: TaskRow,
+  similarity: number,
+  matchType: "fts" | "vector",
+): ToolResultItem {
+  return {
+    task_id: row.id,
+    description: row.description,
+    status: row.status,
+    similarity,
+    match_type: matchType,
+    relevance_score: row.relevance_score,
+  };
+}
