@@ -6,7 +6,7 @@
  */
 export * from "./src/protocol/messages.ts";
 export { decodeClientMessage, encodeServerMessage, frameIdOf } from "./src/protocol/codec.ts";
-export type { DecodeFailure, DecodeResult } from "./src/protocol/codec.ts";
+export type { DecodeFailure, DecodeOptions, DecodeResult } from "./src/protocol/codec.ts";
 export { protocolJsonSchema } from "./src/protocol/schema.ts";
 export { analyzeFrame } from "./src/analysis/analyze_frame.ts";
 export type { AnalysisEvent, AnalyzeFrameOptions } from "./src/analysis/analyze_frame.ts";

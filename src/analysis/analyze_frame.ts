@@ -32,6 +32,7 @@ import {
 } from "./model.ts";
 import { formatToolResponse, isSearchTool } from "./tools.ts";
 import { abortable } from "../async/abortable.ts";
+import { Deadline } from "../async/deadline.ts";
 
 /** Options of {@link analyzeFrame}. */
 export interface AnalyzeFrameOptions {
@@ -97,9 +98,9 @@ async function* loop(
   const { model, signal: cancel } = options;
   const { frame } = request;
   const started = now();
-  const frameDeadline = AbortSignal.timeout(options.analysisTimeoutMs);
+  using frameDeadline = new Deadline(options.analysisTimeoutMs, cancel);
   const frameEnds = performance.now() + options.analysisTimeoutMs;
-  const frameSignal = AbortSignal.any([cancel, frameDeadline]);
+  const frameSignal = frameDeadline.signal;
 
   const usage: Usage = {
     model_calls: 0,
@@ -139,12 +140,10 @@ async function* loop(
   const turns: Turn[] = [];
   for (let call = 1; call <= maxModelCalls; call++) {
     if (cancel.aborted) return;
-    if (frameDeadline.aborted) return timeout();
+    if (frameDeadline.expired) return timeout();
 
-    const callSignal = AbortSignal.any([
-      frameSignal,
-      AbortSignal.timeout(options.modelCallTimeoutMs),
-    ]);
+    using callDeadline = new Deadline(options.modelCallTimeoutMs, frameSignal);
+    const callSignal = callDeadline.signal;
     const callStarted = now();
     const deadline = Math.min(frameEnds, performance.now() + options.modelCallTimeoutMs);
     let reply: ModelReply;
@@ -152,8 +151,8 @@ async function* loop(
       reply = await abortable(model.generate({ request, turns, deadline }, callSignal), callSignal);
     } catch (err) {
       if (cancel.aborted) return;
-      if (frameDeadline.aborted) return timeout();
-      if (callSignal.aborted) return error("GEMINI_ERROR", "Model request timed out");
+      if (frameDeadline.expired) return timeout();
+      if (callDeadline.expired) return error("GEMINI_ERROR", "Model request timed out");
       return error(
         "GEMINI_ERROR",
         err instanceof ModelError ? err.message : "Model request failed",
@@ -187,8 +186,8 @@ async function* loop(
         1,
         Math.min(options.toolResultTimeoutMs, Math.floor(frameEnds - performance.now())),
       );
-      const toolDeadline = AbortSignal.timeout(waitMs);
-      const waitSignal = AbortSignal.any([frameSignal, toolDeadline]);
+      using waitDeadline = new Deadline(waitMs, frameSignal);
+      const waitSignal = waitDeadline.signal;
       const waitStarted = now();
       usage.tool_calls++;
       result = yield {
@@ -206,7 +205,7 @@ async function* loop(
       usage.tool_ms += now() - waitStarted;
       if (cancel.aborted) return;
       // A wait cut short to fit the frame ran out of the frame's time, not the tool's.
-      if (frameDeadline.aborted || (!result && waitMs < options.toolResultTimeoutMs)) {
+      if (frameDeadline.expired || (!result && waitMs < options.toolResultTimeoutMs)) {
         return timeout();
       }
       if (!result) return fallback(FALLBACK.toolTimeout);

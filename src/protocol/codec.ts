@@ -71,8 +71,18 @@ export function frameIdOf(screenshotId: unknown, frameNumber: unknown): string {
   return "0";
 }
 
+/** Options of {@link decodeClientMessage}. */
+export interface DecodeOptions {
+  /**
+   * The `context_version` the session already holds. A frame that carries this version
+   * carries a context the session will not use (Omi sends it on every frame), so it is
+   * neither validated nor kept.
+   */
+  knownContextVersion?: string;
+}
+
 /** Decodes one WebSocket payload. Binary payloads are refused: the protocol is JSON text. */
-export function decodeClientMessage(data: unknown): DecodeResult {
+export function decodeClientMessage(data: unknown, options: DecodeOptions = {}): DecodeResult {
   if (typeof data !== "string") {
     return { ok: false, message: "Binary frames are not accepted: send JSON text frames" };
   }
@@ -92,6 +102,12 @@ export function decodeClientMessage(data: unknown): DecodeResult {
   const type = obj.type;
   if (!isKnownType(type)) {
     return { ok: false, message: `Unknown message type ${JSON.stringify(type.slice(0, 40))}` };
+  }
+  if (
+    type === "frame_event" && options.knownContextVersion !== undefined &&
+    obj.context_version === options.knownContextVersion
+  ) {
+    delete obj.session_context;
   }
   const droppedContextItems = type === "client_hello" || type === "frame_event"
     ? pruneContext(obj.session_context)

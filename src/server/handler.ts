@@ -8,6 +8,7 @@
  * @module
  */
 import type { Model } from "../analysis/model.ts";
+import { Deadline } from "../async/deadline.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Logger } from "../log.ts";
 import { protocolJsonSchemaText } from "../protocol/schema.ts";
@@ -92,10 +93,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     const busy = unavailable();
     if (busy) return busy;
     // Not tied to request.signal: Deno aborts it after every successful upgrade (and warns).
-    const auth = await options.authenticator.authenticate(
-      request,
-      AbortSignal.timeout(AUTH_TIMEOUT_MS),
-    );
+    const auth = await authenticate(request);
     if (!auth.ok) return refuse(auth.reason, auth.status, { error: auth.reason }, auth.headers);
     // Checked again: the process may have filled up or begun draining during authentication.
     const stillBusy = unavailable();
@@ -131,6 +129,12 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     socket.onerror = () => {};
     log.info("session opened", { session: session.id, uid: userId });
     return response;
+  }
+
+  /** Runs the authenticator under its own deadline, cleared as soon as it answers. */
+  async function authenticate(request: Request) {
+    using deadline = new Deadline(AUTH_TIMEOUT_MS);
+    return await options.authenticator.authenticate(request, deadline.signal);
   }
 
   /** The refusal when the process is draining or full, else `undefined`. */

@@ -157,7 +157,10 @@ export class Session {
       this.close(CLOSE.tooBig, "Message too big");
       return;
     }
-    const decoded = decodeClientMessage(data);
+    const decoded = decodeClientMessage(
+      data,
+      this.#context ? { knownContextVersion: this.#contextVersion } : {},
+    );
     if (!decoded.ok) {
       this.#log.info("invalid message", { type: decoded.type ?? "unknown" });
       if (decoded.type === "frame_event") {

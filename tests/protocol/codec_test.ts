@@ -178,3 +178,21 @@ Deno.test("decodeClientMessage() leaves malformed context items out instead of r
   assert.deepEqual(result.message.session_context?.active_tasks?.map((t) => t.task_id), [1]);
   assert.deepEqual(result.message.session_context?.goals?.map((g) => g.goal_id), ["g"]);
 });
+
+Deno.test("decodeClientMessage() skips a frame's context the session already holds", () => {
+  const frame = JSON.stringify({
+    type: "frame_event",
+    frame_number: 1,
+    context_version: "v3",
+    session_context: { active_tasks: [{ task_id: "not an int", description: "x" }] },
+  });
+  const known = decodeClientMessage(frame, { knownContextVersion: "v3" });
+  assert.ok(known.ok && known.message.type === "frame_event");
+  if (known.ok && known.message.type === "frame_event") {
+    assert.equal(known.message.session_context, undefined);
+    assert.equal(known.droppedContextItems, 0);
+  }
+  const fresh = decodeClientMessage(frame, { knownContextVersion: "v2" });
+  assert.ok(fresh.ok);
+  if (fresh.ok) assert.equal(fresh.droppedContextItems, 1, "a new version is validated");
+});
