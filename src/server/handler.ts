@@ -37,6 +37,9 @@ export interface HandlerOptions {
   today?: () => string;
 }
 
+/** How long after the 101 response a socket may take to open before it counts as dead. */
+const OPEN_GRACE_MS = 2_000;
+
 /** How long authentication may take before the upgrade is refused. */
 const AUTH_TIMEOUT_MS = 10_000;
 
@@ -48,11 +51,16 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 /** Builds the request handler given to `Deno.serve`. */
-export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
+export function createHandler(
+  options: HandlerOptions,
+): (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
   const { registry, log, metrics } = options;
   let schemaText: string | undefined;
 
-  return async function handle(request: Request): Promise<Response> {
+  return async function handle(
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> {
     const { pathname } = new URL(request.url);
     switch (pathname) {
       case "/v1/health":
@@ -72,13 +80,13 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
           headers: { "content-type": "application/schema+json; charset=utf-8" },
         });
       case "/v1/proactive":
-        return await upgrade(request);
+        return await upgrade(request, info);
       default:
         return json(404, { error: "Not found" });
     }
   };
 
-  async function upgrade(request: Request): Promise<Response> {
+  async function upgrade(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     if (request.method !== "GET") {
       return json(405, { error: "Method not allowed: use GET with a WebSocket upgrade" }, {
         allow: "GET",
@@ -105,12 +113,24 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       }, { "retry-after": "5" });
     }
 
-    const { socket, response } = Deno.upgradeWebSocket(request, {
-      idleTimeout: options.idleTimeoutSeconds,
-    });
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(request, { idleTimeout: options.idleTimeoutSeconds });
+    } catch {
+      // A malformed handshake (no Sec-WebSocket-Key, no `Connection: Upgrade`, …).
+      return refuse("bad_upgrade", 400, { error: "Malformed WebSocket upgrade request" });
+    }
+    const { socket, response } = upgraded;
     const limiter = options.rateLimiter;
     const session: Session = new Session({
-      socket,
+      socket: {
+        send: (text) => socket.send(text),
+        close: (code, reason) => {
+          // Closing a socket whose upgrade is still completing would be undone by it.
+          if (socket.readyState !== WebSocket.CONNECTING) socket.close(code, reason);
+          else socket.addEventListener("open", () => socket.close(code, reason), { once: true });
+        },
+      },
       model: options.model,
       limits: options.limits,
       log: log.child({ uid: userId }),
@@ -127,6 +147,15 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     socket.onmessage = (event) => session.handleMessage(event.data);
     socket.onclose = () => session.handleClose();
     socket.onerror = () => {};
+    // A client that hung up before the 101 went out leaves a socket that never opens and never
+    // fires close or error: give up on it shortly after the response was handed over.
+    info?.completed.then(() => {
+      if (socket.readyState !== WebSocket.CONNECTING) return;
+      const timer = setTimeout(() => {
+        if (socket.readyState !== WebSocket.OPEN) session.handleClose();
+      }, OPEN_GRACE_MS);
+      socket.addEventListener("open", () => clearTimeout(timer), { once: true });
+    }, () => session.handleClose());
     log.info("session opened", { session: session.id, uid: userId });
     return response;
   }

@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { abortable } from "../async/abortable.ts";
+import { Deadline } from "../async/deadline.ts";
 import { createHandler, type HandlerOptions } from "./handler.ts";
 
 /** Options of {@link startServer}. */
@@ -29,6 +31,9 @@ export interface ProactiveServer {
   readonly finished: Promise<void>;
 }
 
+/** How long stopping the listener may take once every session is closed. */
+const SHUTDOWN_TIMEOUT_MS = 3_000;
+
 /** Starts serving; resolves once listening. */
 export function startServer(options: ServerOptions): ProactiveServer {
   const handler = createHandler(options);
@@ -37,18 +42,29 @@ export function startServer(options: ServerOptions): ProactiveServer {
     port: options.port,
     onListen: (addr) => options.onListen?.(addr as Deno.NetAddr),
   }, handler);
+  /**
+   * `server.shutdown()`, bounded: Deno 2.9's never settles once a client has hung up on an
+   * upgrade before its 101 went out (the connection is never released), and a stop must not
+   * hang on that.
+   */
+  async function stopListening(): Promise<void> {
+    using deadline = new Deadline(SHUTDOWN_TIMEOUT_MS);
+    const stopped = await abortable(server.shutdown().then(() => true), deadline.signal)
+      .catch(() => false);
+    if (!stopped) options.log.warn("server did not stop in time; exiting anyway");
+  }
   return {
     addr: server.addr as Deno.NetAddr,
     finished: server.finished,
     async drain(timeoutMs, reconnectAfterMs = 1_000) {
       const forced = await options.registry.drain(timeoutMs, reconnectAfterMs);
-      await server.shutdown();
+      await stopListening();
       return forced;
     },
     async shutdown() {
       options.registry.startDraining();
       options.registry.closeAll();
-      await server.shutdown();
+      await stopListening();
     },
   };
 }
