@@ -42,7 +42,9 @@ export class InstrumentedModel implements Model {
         return reply;
       } catch (err) {
         const reason = signal.aborted
-          ? "aborted"
+          ? (signal.reason as { name?: string } | undefined)?.name === "TimeoutError"
+            ? "timeout"
+            : "aborted"
           : err instanceof ModelError
           ? err.code.toLowerCase()
           : "unknown";

@@ -112,7 +112,16 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
   const droppedContextItems = type === "client_hello" || type === "frame_event"
     ? pruneContext(obj.session_context)
     : 0;
-  const parsed = SCHEMAS[type].safeParse(obj);
+  let parsed = SCHEMAS[type].safeParse(obj);
+  if (!parsed.success && type === "client_hello") {
+    // Every hello is answered with session_ready (protocol §3): its fields are optional, so
+    // a wrongly typed one is left out rather than costing the client its session.
+    for (const issue of parsed.error.issues) {
+      const field = issue.path[0];
+      if (typeof field === "string" && field !== "type") delete obj[field];
+    }
+    parsed = SCHEMAS[type].safeParse(obj);
+  }
   if (parsed.success) {
     return { ok: true, message: parsed.data as ClientMessage, droppedContextItems };
   }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Deadline } from "../async/deadline.ts";
 import type { Session } from "./session.ts";
 
 /** Live sessions, and whether the process is draining. */
@@ -60,14 +61,15 @@ export class SessionRegistry {
     this.startDraining();
     for (const session of this.#sessions.keys()) session.drain(reconnectAfterMs);
     if (this.#sessions.size > 0) {
-      const deadline = AbortSignal.timeout(timeoutMs);
+      using deadline = new Deadline(timeoutMs);
       await new Promise<void>((resolve) => {
         const done = () => {
-          deadline.removeEventListener("abort", done);
+          deadline.signal.removeEventListener("abort", done);
+          this.#onEmpty = this.#onEmpty.filter((wake) => wake !== done);
           resolve();
         };
         this.#onEmpty.push(done);
-        deadline.addEventListener("abort", done, { once: true });
+        deadline.signal.addEventListener("abort", done, { once: true });
       });
     }
     const forced = this.#sessions.size;

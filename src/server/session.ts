@@ -257,6 +257,15 @@ export class Session {
    */
   shutDown(): void {
     if (this.#closed) return;
+    const pending = this.#pendingTool;
+    if (pending && this.#current !== undefined && this.#version === "1.1") {
+      this.#send({
+        type: "tool_call_cancel",
+        request_id: pending.requestId,
+        frame_id: this.#current,
+        reason: "shutdown",
+      });
+    }
     if (this.#current !== undefined) this.#sendTerminal(shuttingDown(this.#current));
     this.close(CLOSE.goingAway, "Server shutting down");
   }
@@ -369,6 +378,11 @@ export class Session {
     }
     if (this.#queue.length >= this.#limits.maxPendingFrames + MAX_PLACEHOLDERS) {
       this.#log.warn("too many frames in flight; closing");
+      if (!this.#ready) {
+        // Nothing may precede session_ready, not even this error.
+        this.close(CLOSE.policyViolation, "Too many messages before client_hello");
+        return;
+      }
       this.#send({
         type: "server_error",
         code: "INTERNAL",

@@ -84,13 +84,13 @@ Deno.test("decodeClientMessage() names the field, never the value", async (t) =>
     ],
     [
       "wrong nested type",
-      JSON.stringify({ type: "client_hello", session_context: "secret title" }),
-      'Invalid "client_hello": "session_context" must be an object',
+      JSON.stringify({ type: "frame_event", session_context: "secret title" }),
+      'Invalid "frame_event": "session_context" must be an object',
     ],
     [
       "array expected",
-      JSON.stringify({ type: "client_hello", session_context: { active_tasks: "x" } }),
-      'Invalid "client_hello": "session_context.active_tasks" must be an array',
+      JSON.stringify({ type: "frame_event", session_context: { active_tasks: "x" } }),
+      'Invalid "frame_event": "session_context.active_tasks" must be an array',
     ],
     [
       "overlong screenshot_id",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { rawUpgrade } from "../fakes/fake_client.ts";
-import { delay, ScriptedModel } from "../fakes/fake_model.ts";
+import { call, delay, ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
 const SLOW_NO_TASK = {
@@ -50,6 +50,22 @@ Deno.test("drain: the running frame finishes, then the socket closes with 1001",
     assert.equal(await server.server.drain(10_000), 0);
     assert.equal(await client.closed, 1001);
     assert.ok(performance.now() - started < 5_000);
+  });
+
+  await t.step("v1.1: a tool wait cut off by the budget gets tool_call_cancel first", async () => {
+    const model = new ScriptedModel([call("search_keywords", { query: "q" })]);
+    await using server = startTestServer({ model });
+    await using client = await server.connect();
+    await client.hello({ protocol_version: "1.1", session_context: {} });
+    client.send(frame(1));
+    const request = await client.expect("tool_call_request");
+    const drained = server.server.drain(200);
+    assert.equal((await client.expect("go_away")).type, "go_away");
+    const cancel = await client.expect("tool_call_cancel");
+    assert.deepEqual([cancel.request_id, cancel.reason], [request.request_id, "shutdown"]);
+    assert.equal((await client.expect("server_error")).code, "SHUTTING_DOWN");
+    assert.equal(await client.closed, 1001);
+    assert.equal(await drained, 1);
   });
 
   await t.step("new upgrades are refused with 503 while draining", async () => {

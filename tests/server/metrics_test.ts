@@ -60,6 +60,19 @@ Deno.test("metrics: exposition format", async (t) => {
   });
 });
 
+Deno.test("metrics: a model call that runs out of time is counted as a timeout", async () => {
+  await using server = startTestServer({
+    model: new ScriptedModel([{ hang: true }]),
+    instrument: true,
+    limits: { modelCallTimeoutMs: 50 },
+  });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send({ type: "frame_event", frame_number: 1, app_name: "Mail" });
+  assert.equal((await client.expect("server_error")).code, "GEMINI_ERROR");
+  assert.equal(server.metrics.modelCallErrors.get({ reason: "timeout" }), 1);
+});
+
 Deno.test("metrics: /metrics changes as frames flow", async () => {
   const model = new ScriptedModel([
     call("search_keywords", { query: "q3 report" }),

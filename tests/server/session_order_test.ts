@@ -38,6 +38,18 @@ Deno.test("session: nothing is sent before session_ready", async (t) => {
     });
     assert.equal(ready.type, "session_ready");
   });
+  await t.step("a hello with wrongly typed fields still gets session_ready", async () => {
+    await using server = startTestServer({ model: new ScriptedModel([]) });
+    await using client = await server.connect();
+    client.send({ type: "client_hello", app_version: 26, session_context: [] });
+    assert.equal((await client.expect("session_ready")).type, "session_ready");
+    client.send(frame(1));
+    assert.equal(
+      (await client.expect("server_error")).code,
+      "NO_CONTEXT",
+      "its context was left out",
+    );
+  });
 });
 
 Deno.test("session: no error lands inside a running frame", async (t) => {

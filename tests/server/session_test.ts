@@ -278,9 +278,9 @@ Deno.test("session: junk gets INVALID_MESSAGE and the session goes on", async (t
     ],
     [
       "wrong field type",
-      JSON.stringify({ type: "client_hello", context_version: 7 }),
-      /"context_version" must be a string/,
-      undefined,
+      JSON.stringify({ type: "frame_event", frame_number: 8, session_context: [] }),
+      /"session_context" must be an object/,
+      "8",
     ],
     [
       "frame with wrong type",
