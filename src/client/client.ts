@@ -324,9 +324,11 @@ export class ProactiveClient implements AsyncDisposable {
     };
     if (this.#options.appVersion !== undefined) hello.app_version = this.#options.appVersion;
     if (this.#options.osVersion !== undefined) hello.os_version = this.#options.osVersion;
-    const token = typeof this.#options.token === "function"
-      ? await this.#options.token()
-      : this.#options.token;
+    const source = this.#options.token;
+    // A token refresh that hangs must not hold connect() or close() past their signal.
+    const token = typeof source === "function"
+      ? await abortable(Promise.resolve().then(source), this.#life.signal)
+      : source;
     if (this.#closed) throw new ClientError("CLOSED", "The client was closed");
     const connection = await Connection.open({
       url: this.#url,
@@ -429,6 +431,9 @@ export class ProactiveClient implements AsyncDisposable {
     this.#abortTools(frame, new DOMException("The frame has ended", "AbortError"));
     frame.settle({ ok: true, value: message });
     if (this.#goAway) void from.close(1000, "go_away");
+    // After a non-retryable error the server closes this socket: the next frame waits for
+    // the next session instead of being sent into the closing one.
+    else if (message.type === "server_error" && !message.retryable) return;
     else this.#pump();
   }
 

@@ -392,3 +392,14 @@ Deno.test("ProactiveClient and the server's drain", async (t) => {
     },
   );
 });
+
+Deno.test("ProactiveClient.connect() honours its signal while a token refresh hangs", async () => {
+  const controller = new AbortController();
+  const connecting = ProactiveClient.connect({
+    url: "ws://127.0.0.1:9/v1/proactive",
+    token: () => new Promise<string>(() => {}),
+    signal: controller.signal,
+  });
+  controller.abort(new DOMException("caller gave up", "AbortError"));
+  await assert.rejects(connecting, (err: unknown) => (err as { code?: string }).code === "ABORTED");
+});
