@@ -116,8 +116,14 @@ export class FirebaseAuthenticator implements Authenticator {
       } catch (err) {
         // Stale-if-error: a failed refetch must not reject tokens the cached keys can verify.
         const cached = this.#remote.jwks();
-        if (isKeyFetchFailure(err) && cached) return createLocalJWKSet(cached)(header, token);
-        throw err;
+        if (!isKeyFetchFailure(err) || !cached) throw err;
+        try {
+          return await createLocalJWKSet(cached)(header, token);
+        } catch {
+          // Not among the cached keys (a rotation we could not fetch): the token was not
+          // proven bad, so the client hears "keys unavailable" and retries, not 401.
+          throw err;
+        }
       }
     };
   }

@@ -189,6 +189,15 @@ Deno.test("FirebaseAuthenticator and an unreachable key set", async (t) => {
     assert.ok((await check(auth, `Bearer ${await idp.mint()}`)).ok);
     assert.ok(idp.fetches >= 2, "it did try to refetch");
   });
+  await t.step("a key rotated in during the outage: 503, not 401", async () => {
+    await using idp = await IdentityProvider.start();
+    const auth = authenticator(idp, { cooldownMs: 0 });
+    assert.ok((await check(auth, `Bearer ${await idp.mint()}`)).ok);
+    idp.down = true;
+    const rotated = await makeKey("key-2");
+    const result = await check(auth, `Bearer ${await idp.mint(idp.claims(), rotated)}`);
+    assertRefused(result, 503, "keys_unavailable");
+  });
   await t.step("cold cache: 503 with Retry-After", async () => {
     await using idp = await IdentityProvider.start();
     idp.down = true;
