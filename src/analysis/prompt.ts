@@ -16,6 +16,7 @@ export const PROMPT_LIMITS = {
   deletedTasks: 30,
   goals: 15,
   itemChars: 200,
+  priorityChars: 20,
 } as const;
 
 /** Instructions that do not change from frame to frame. */
@@ -75,7 +76,7 @@ export function buildFramePrompt(request: AnalysisRequest): string {
       L.activeTasks,
       (t) =>
         `#${t.task_id} ${clip(t.description, L.itemChars)}` +
-        (t.priority ? ` [${t.priority}]` : "") +
+        (t.priority ? ` [${clip(t.priority, L.priorityChars)}]` : "") +
         (t.relevance_score ? ` (rank ${t.relevance_score})` : ""),
     ),
   );
