@@ -109,10 +109,14 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
   ) {
     delete obj.session_context;
   }
-  const droppedContextItems = type === "client_hello" || type === "frame_event"
-    ? pruneContext(obj.session_context)
-    : 0;
   let parsed = SCHEMAS[type].safeParse(obj);
+  // Context items are only checked one by one when the message as a whole fails: the common
+  // case validates once.
+  let droppedContextItems = 0;
+  if (!parsed.success && (type === "client_hello" || type === "frame_event")) {
+    droppedContextItems = pruneContext(obj.session_context);
+    if (droppedContextItems) parsed = SCHEMAS[type].safeParse(obj);
+  }
   if (!parsed.success && type === "client_hello") {
     // Every hello is answered with session_ready (protocol §3): its fields are optional, so
     // a wrongly typed one is left out rather than costing the client its session.
