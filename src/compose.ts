@@ -67,5 +67,7 @@ export function sessionLimits(config: Config): SessionLimits {
     toolResultTimeoutMs: config.toolResultTimeoutMs,
     maxMessageBytes: config.maxMessageBytes,
     maxPendingFrames: config.maxPendingFrames,
+    maxPendingBytes: config.maxPendingBytes,
+    helloTimeoutMs: config.helloTimeoutMs,
   };
 }

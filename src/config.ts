@@ -40,6 +40,8 @@ export interface Config {
   analysisTimeoutMs: number;
   maxMessageBytes: number;
   maxPendingFrames: number;
+  /** Bytes the frames waiting in one session's queue may hold in all. */
+  maxPendingBytes: number;
   maxSessions: number;
   maxSessionsPerUser: number;
   /** Frames per user per minute; 0 turns the budget off. */
@@ -48,6 +50,12 @@ export interface Config {
   idleTimeoutSec: number;
   /** How long a drain lets running frames finish before closing every socket. */
   drainTimeoutMs: number;
+  /** How long a connection may take to send `client_hello` before it is closed (1008). */
+  helloTimeoutMs: number;
+  /** How long a connection may take to send a complete request head; 0 turns the guard off. */
+  headerTimeoutMs: number;
+  /** Port of the Prometheus `/metrics` listener (never the public port). */
+  metricsPort: number;
   logLevel: LogLevel;
 }
 
@@ -154,11 +162,15 @@ const EnvSchema = z.object({
   ANALYSIS_TIMEOUT_MS: intVar("ANALYSIS_TIMEOUT_MS", 45_000, 1, 600_000),
   MAX_MESSAGE_BYTES: intVar("MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
   MAX_PENDING_FRAMES: intVar("MAX_PENDING_FRAMES", 4, 1, 1000),
+  MAX_PENDING_BYTES: intVar("MAX_PENDING_BYTES", 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   MAX_SESSIONS: intVar("MAX_SESSIONS", 10_000, 1, 1_000_000),
   MAX_SESSIONS_PER_USER: intVar("MAX_SESSIONS_PER_USER", 5, 1, 10_000),
   RATE_LIMIT_FRAMES_PER_MINUTE: intVar("RATE_LIMIT_FRAMES_PER_MINUTE", 120, 0, 1_000_000),
   IDLE_TIMEOUT_SEC: intVar("IDLE_TIMEOUT_SEC", 30, 1, 3_600),
   DRAIN_TIMEOUT_MS: intVar("DRAIN_TIMEOUT_MS", 20_000, 0, 600_000),
+  HELLO_TIMEOUT_MS: intVar("HELLO_TIMEOUT_MS", 15_000, 1, 600_000),
+  HEADER_TIMEOUT_MS: intVar("HEADER_TIMEOUT_MS", 10_000, 0, 600_000),
+  METRICS_PORT: intVar("METRICS_PORT", 9464, 0, 65535),
   LOG_LEVEL: enumVar("LOG_LEVEL", LOG_LEVELS),
 });
 
@@ -213,6 +225,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success && parsed.data.ANALYSIS_TIMEOUT_MS <= parsed.data.TOOL_RESULT_TIMEOUT_MS) {
     lines.push("ANALYSIS_TIMEOUT_MS must be larger than TOOL_RESULT_TIMEOUT_MS");
   }
+  if (
+    parsed.success && parsed.data.METRICS_PORT !== 0 &&
+    parsed.data.METRICS_PORT === parsed.data.PORT
+  ) {
+    lines.push("METRICS_PORT must differ from PORT: metrics are never served on the public port");
+  }
   if (!parsed.success || lines.length) throw new ConfigError(lines);
 
   const e = parsed.data;
@@ -233,11 +251,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     analysisTimeoutMs: e.ANALYSIS_TIMEOUT_MS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxPendingFrames: e.MAX_PENDING_FRAMES,
+    maxPendingBytes: e.MAX_PENDING_BYTES,
     maxSessions: e.MAX_SESSIONS,
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     rateLimitFramesPerMinute: e.RATE_LIMIT_FRAMES_PER_MINUTE,
     idleTimeoutSec: e.IDLE_TIMEOUT_SEC,
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    helloTimeoutMs: e.HELLO_TIMEOUT_MS,
+    headerTimeoutMs: e.HEADER_TIMEOUT_MS,
+    metricsPort: e.METRICS_PORT,
     logLevel: e.LOG_LEVEL ?? "info",
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;

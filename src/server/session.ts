@@ -47,6 +47,10 @@ export interface SessionLimits {
   toolResultTimeoutMs: number;
   maxMessageBytes: number;
   maxPendingFrames: number;
+  /** Bytes the waiting frames may hold in all; beyond, the oldest waiting is dropped. */
+  maxPendingBytes: number;
+  /** How long the client may take to send `client_hello`; then the socket closes 1008. */
+  helloTimeoutMs: number;
 }
 
 /** Options of {@link Session}. */

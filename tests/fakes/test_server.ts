@@ -20,6 +20,8 @@ export const TEST_LIMITS: SessionLimits = {
   toolResultTimeoutMs: 5_000,
   maxMessageBytes: 1024 * 1024,
   maxPendingFrames: 4,
+  maxPendingBytes: 8 * 1024 * 1024,
+  helloTimeoutMs: 15_000,
 };
 
 /** Options of {@link startTestServer}. */
