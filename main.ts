@@ -30,6 +30,7 @@ function main(): void {
   const server = startServer({
     hostname: config.host,
     port: config.port,
+    headerTimeoutMs: config.headerTimeoutMs,
     model,
     authenticator: buildAuthenticator(config),
     registry,

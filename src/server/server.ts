@@ -12,6 +12,11 @@ export interface ServerOptions extends HandlerOptions {
   hostname: string;
   /** 0 picks a free port (tests). */
   port: number;
+  /**
+   * How long a connection may take to send a complete request head (slowloris guard); 0 or
+   * absent serves without the guard.
+   */
+  headerTimeoutMs?: number;
   onListen?: (addr: Deno.NetAddr) => void;
 }
 
