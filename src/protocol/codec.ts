@@ -3,11 +3,13 @@
  *
  * `decodeClientMessage` turns a WebSocket payload into a validated {@link ClientMessage} or a
  * precise, client-safe error (`Invalid "frame_event": "app_name" must be a string`): the field
- * path and the expected type, never a raw zod dump and never the offending value.
+ * path and the expected type, never a raw zod dump and never the offending value. Its work is
+ * bounded whatever the payload's shape: see `bounded_json.ts`.
  *
  * @module
  */
 import type { z } from "zod";
+import { type ArrayCaps, boundedParse } from "./bounded_json.ts";
 import {
   ActiveTask,
   ClientHello,
@@ -18,6 +20,7 @@ import {
   MAX_SCREENSHOT_ID_CHARS,
   PastTask,
   type ServerMessage,
+  type SessionContext,
   ToolResult,
 } from "./messages.ts";
 
@@ -34,15 +37,40 @@ export interface DecodeFailure {
   requestId?: string;
 }
 
+/** Elements kept per list; more are cut where the message is decoded, unexamined. */
+export interface ListCaps {
+  activeTasks: number;
+  /** Completed and deleted tasks, each. */
+  pastTasks: number;
+  goals: number;
+  toolResults: number;
+}
+
+/** The default caps (the configuration's `MAX_ACTIVE_TASKS` … `MAX_TOOL_RESULTS`). */
+export const DEFAULT_LIST_CAPS: ListCaps = {
+  activeTasks: 1000,
+  pastTasks: 500,
+  goals: 100,
+  toolResults: 50,
+};
+
+/** A decoded message and what was left out of it. */
+export interface DecodedMessage {
+  ok: true;
+  message: ClientMessage;
+  /** Context items left out because they were malformed. */
+  droppedContextItems: number;
+  /** List elements beyond their cap, by path (`session_context.active_tasks`, `results`). */
+  cut: Record<string, number>;
+  /**
+   * True for a `tool_result` nobody waits for: discarded without validating it
+   * (`message` then holds only its type and `request_id`).
+   */
+  discarded?: true;
+}
+
 /** A decoded message or the reason it was refused. */
-export type DecodeResult =
-  | {
-    ok: true;
-    message: ClientMessage;
-    /** Context items left out because they were malformed (see {@link pruneContext}). */
-    droppedContextItems: number;
-  }
-  | DecodeFailure;
+export type DecodeResult = DecodedMessage | DecodeFailure;
 
 const SCHEMAS = {
   client_hello: ClientHello,
@@ -79,19 +107,51 @@ export interface DecodeOptions {
    * neither validated nor kept.
    */
   knownContextVersion?: string;
+  /**
+   * The `request_id` the session waits for, or `null` when it waits for none. When given, a
+   * `tool_result` for any other request is discarded unvalidated; when nothing is awaited,
+   * one that says so at the start of its text is not even parsed.
+   */
+  awaitedRequestId?: string | null;
+  /** List caps; {@link DEFAULT_LIST_CAPS} by default. */
+  caps?: ListCaps;
 }
 
-/** Decodes one WebSocket payload. Binary payloads are refused: the protocol is JSON text. */
+const STRAY_PREFIX = '{"type":"tool_result"';
+
+const arrayCapsCache = new WeakMap<ListCaps, ArrayCaps>();
+
+function arrayCaps(caps: ListCaps): ArrayCaps {
+  let paths = arrayCapsCache.get(caps);
+  if (!paths) {
+    paths = {
+      "session_context.active_tasks": caps.activeTasks,
+      "session_context.completed_tasks": caps.pastTasks,
+      "session_context.deleted_tasks": caps.pastTasks,
+      "session_context.goals": caps.goals,
+      "results": caps.toolResults,
+    };
+    arrayCapsCache.set(caps, paths);
+  }
+  return paths;
+}
+
+/**
+ * Decodes one WebSocket payload with bounded work: lists are cut to their caps before they
+ * are parsed ({@link boundedParse}), every context item is validated once, and a stray
+ * `tool_result` is not validated at all. Binary payloads are refused: the protocol is JSON
+ * text.
+ */
 export function decodeClientMessage(data: unknown, options: DecodeOptions = {}): DecodeResult {
   if (typeof data !== "string") {
     return { ok: false, message: "Binary frames are not accepted: send JSON text frames" };
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { ok: false, message: "Message is not valid JSON" };
+  if (options.awaitedRequestId === null && data.startsWith(STRAY_PREFIX)) {
+    return stray("");
   }
+  const parsed = boundedParse(data, arrayCaps(options.caps ?? DEFAULT_LIST_CAPS));
+  if (!parsed.ok) return { ok: false, message: parsed.message };
+  const raw = parsed.value;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, message: "Message must be a JSON object" };
   }
@@ -104,42 +164,84 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
     return { ok: false, message: `Unknown message type ${JSON.stringify(type.slice(0, 40))}` };
   }
   if (
-    type === "frame_event" && options.knownContextVersion !== undefined &&
-    obj.context_version === options.knownContextVersion
+    type === "tool_result" && options.awaitedRequestId !== undefined &&
+    obj.request_id !== options.awaitedRequestId
   ) {
-    delete obj.session_context;
+    return stray(typeof obj.request_id === "string" ? obj.request_id : "");
   }
-  let parsed = SCHEMAS[type].safeParse(obj);
-  // Context items are only checked one by one when the message as a whole fails: the common
-  // case validates once.
+
+  // The context is decoded on its own, item by item, so that nothing is validated twice.
+  let context: SessionContext | undefined;
   let droppedContextItems = 0;
-  if (!parsed.success && (type === "client_hello" || type === "frame_event")) {
-    droppedContextItems = pruneContext(obj.session_context);
-    if (droppedContextItems) parsed = SCHEMAS[type].safeParse(obj);
-  }
-  if (!parsed.success && type === "client_hello") {
-    // Every hello is answered with session_ready (protocol §3): its fields are optional, so
-    // a wrongly typed one is left out rather than costing the client its session.
-    for (const issue of parsed.error.issues) {
-      const field = issue.path[0];
-      if (typeof field === "string" && field !== "type") delete obj[field];
+  if (type === "client_hello" || type === "frame_event") {
+    const rawContext = obj.session_context;
+    delete obj.session_context;
+    const known = type === "frame_event" && options.knownContextVersion !== undefined &&
+      obj.context_version === options.knownContextVersion;
+    if (rawContext != null && !known) {
+      const decoded = decodeContext(rawContext);
+      if (typeof decoded === "string") {
+        // A hello's optional fields are left out when wrongly typed (every hello gets
+        // session_ready, protocol §3); a frame with a broken context is refused.
+        if (type === "frame_event") return invalid(type, decoded, obj);
+        droppedContextItems = 0;
+      } else {
+        context = decoded.context;
+        droppedContextItems = decoded.dropped;
+      }
     }
-    parsed = SCHEMAS[type].safeParse(obj);
   }
-  if (parsed.success) {
-    return { ok: true, message: parsed.data as ClientMessage, droppedContextItems };
+
+  const result = type === "client_hello"
+    ? decodeHello(obj)
+    : SCHEMAS[type].safeParse(obj) as z.ZodSafeParseResult<ClientMessage>;
+  if (!result.success) {
+    return invalid(type, `${describeIssue(result.error.issues[0], obj)}`, obj);
   }
-  const failure: DecodeFailure = {
-    ok: false,
-    type,
-    message: `Invalid "${type}": ${describeIssue(parsed.error.issues[0], obj)}`,
+  const message = result.data;
+  if (context && (message.type === "client_hello" || message.type === "frame_event")) {
+    message.session_context = context;
+  }
+  return { ok: true, message, droppedContextItems, cut: parsed.cut };
+}
+
+function stray(requestId: string): DecodedMessage {
+  return {
+    ok: true,
+    message: { type: "tool_result", request_id: requestId },
+    droppedContextItems: 0,
+    cut: {},
+    discarded: true,
   };
+}
+
+function invalid(
+  type: ClientMessage["type"],
+  reason: string,
+  obj: Record<string, unknown>,
+): DecodeFailure {
+  const failure: DecodeFailure = { ok: false, type, message: `Invalid "${type}": ${reason}` };
   if (type === "frame_event") failure.frameId = frameIdOf(obj.screenshot_id, obj.frame_number);
   if (type === "tool_result" && typeof obj.request_id === "string") {
     failure.requestId = obj.request_id;
   }
   return failure;
 }
+
+/**
+ * A hello's fields, each checked once against its schema: a wrongly typed one is left out
+ * rather than costing the client its session (every hello is answered, protocol §3).
+ */
+function decodeHello(obj: Record<string, unknown>): z.ZodSafeParseResult<ClientMessage> {
+  const hello: ClientHello = { type: "client_hello" };
+  for (const field of HELLO_FIELDS) {
+    const checked = ClientHello.shape[field].safeParse(obj[field]);
+    if (checked.success && checked.data != null) hello[field] = checked.data;
+  }
+  return { success: true, data: hello };
+}
+
+const HELLO_FIELDS = ["protocol_version", "app_version", "os_version", "context_version"] as const;
 
 const CONTEXT_ITEMS = {
   active_tasks: ActiveTask,
@@ -149,23 +251,34 @@ const CONTEXT_ITEMS = {
 } as const;
 
 /**
- * Removes malformed items from the lists of a raw `session_context`, in place, and returns
- * how many it removed. One bad task (say a fractional `relevance_score`) must not cost the
- * whole hello — the client would get no `session_ready` and reconnect forever — nor every
- * frame that carries the context. A list or context of the wrong type is still refused.
+ * A raw `session_context`, each list item validated once: malformed items are left out and
+ * counted. One bad task (say a fractional `relevance_score`) must not cost the whole hello —
+ * the client would get no `session_ready` and reconnect forever — nor every frame that
+ * carries the context. A list or context of the wrong type is refused (the reason returned).
  */
-export function pruneContext(context: unknown): number {
-  if (typeof context !== "object" || context === null) return 0;
-  const lists = context as Record<string, unknown>;
-  let dropped = 0;
-  for (const [key, schema] of Object.entries(CONTEXT_ITEMS)) {
-    const items = lists[key];
-    if (!Array.isArray(items)) continue;
-    const kept = items.filter((item) => schema.safeParse(item).success);
-    dropped += items.length - kept.length;
-    if (kept.length !== items.length) lists[key] = kept;
+export function decodeContext(
+  raw: unknown,
+): { context: SessionContext; dropped: number } | string {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return '"session_context" must be an object';
   }
-  return dropped;
+  const lists = raw as Record<string, unknown>;
+  const context: SessionContext = {};
+  let dropped = 0;
+  for (const key of Object.keys(CONTEXT_ITEMS) as Array<keyof typeof CONTEXT_ITEMS>) {
+    const items = lists[key];
+    if (items == null) continue;
+    if (!Array.isArray(items)) return `"session_context.${key}" must be an array`;
+    const schema = CONTEXT_ITEMS[key];
+    const kept: unknown[] = [];
+    for (const item of items) {
+      const checked = schema.safeParse(item);
+      if (checked.success) kept.push(checked.data);
+      else dropped++;
+    }
+    (context as Record<string, unknown[]>)[key] = kept;
+  }
+  return { context, dropped };
 }
 
 /** Serialises a server message. The types guarantee the wire shape; nothing is re-validated. */

@@ -194,6 +194,19 @@ export class Metrics {
     "proactive_frames_rate_limited_total",
     "Frames refused with RATE_LIMITED.",
   );
+  readonly helloTimeouts = new Counter(
+    "proactive_hello_timeouts_total",
+    "Connections closed (1008) because no client_hello came in time.",
+  );
+  readonly listItemsCut = new Counter<"list">(
+    "proactive_message_list_items_cut_total",
+    "List elements beyond their cap, cut from messages unexamined, by list path.",
+  );
+  readonly connectionTimeouts = new Counter<"phase">(
+    "proactive_connection_timeouts_total",
+    "Connections closed for sending their request head too slowly (phase head) or for getting " +
+      "no response in time (phase response).",
+  );
   #metrics: Metric[];
 
   /** `activeSessions` is read at each scrape (the registry's size). */
@@ -217,6 +230,9 @@ export class Metrics {
       this.costTotal,
       this.rejectedTotal,
       this.rateLimitedTotal,
+      this.helloTimeouts,
+      this.listItemsCut,
+      this.connectionTimeouts,
     ];
   }
 

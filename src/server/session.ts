@@ -17,7 +17,13 @@ import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import { analyzeFrame } from "../analysis/analyze_frame.ts";
 import type { AnalysisRequest, Model } from "../analysis/model.ts";
 import type { Logger } from "../log.ts";
-import { decodeClientMessage, encodeServerMessage, frameIdOf } from "../protocol/codec.ts";
+import {
+  decodeClientMessage,
+  DEFAULT_LIST_CAPS,
+  encodeServerMessage,
+  frameIdOf,
+  type ListCaps,
+} from "../protocol/codec.ts";
 import {
   type AnalysisOutcome,
   type ClientHello,
@@ -51,6 +57,8 @@ export interface SessionLimits {
   maxPendingBytes: number;
   /** How long the client may take to send `client_hello`; then the socket closes 1008. */
   helloTimeoutMs: number;
+  /** Elements kept per context list and per `results[]`; the defaults when absent. */
+  listCaps?: ListCaps;
 }
 
 /** Options of {@link Session}. */
@@ -91,6 +99,8 @@ interface FrameEntry {
   kind: "frame";
   request: AnalysisRequest;
   receivedAt: number;
+  /** What the frame holds in memory (its strings' lengths), for `maxPendingBytes`. */
+  bytes: number;
 }
 
 type QueueEntry = FrameEntry | { kind: "reply"; message: ServerError };
@@ -125,6 +135,8 @@ export class Session {
   #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
+  /** Closes a connection that never says hello. */
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: SessionOptions) {
     this.id = options.id ?? crypto.randomUUID();
@@ -136,6 +148,13 @@ export class Session {
     this.#takeFrame = options.takeFrame ?? (() => 0);
     this.#onClosed = options.onClosed;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+    this.#helloTimer = setTimeout(() => {
+      this.#helloTimer = undefined;
+      if (this.#ready) return;
+      this.#log.info("no client_hello in time; closing", { ms: this.#limits.helloTimeoutMs });
+      this.#metrics.helloTimeouts.inc();
+      this.close(CLOSE.policyViolation, "No client_hello in time");
+    }, this.#limits.helloTimeoutMs);
   }
 
   /** The negotiated protocol version ("1.0" until a hello asks for more). */
@@ -143,9 +162,9 @@ export class Session {
     return this.#version;
   }
 
-  /** Whether a frame is running or waiting, or the hello has not come yet. */
+  /** Whether a frame is running or waiting. */
   get #busy(): boolean {
-    return this.#running || this.#queue.length > 0 || !this.#ready;
+    return this.#running || this.#queue.length > 0;
   }
 
   /** Whether the socket is gone or being closed by us. */
@@ -161,13 +180,17 @@ export class Session {
       this.close(CLOSE.tooBig, "Message too big");
       return;
     }
-    const decoded = decodeClientMessage(
-      data,
-      this.#context ? { knownContextVersion: this.#contextVersion } : {},
-    );
+    const decoded = decodeClientMessage(data, {
+      ...(this.#context ? { knownContextVersion: this.#contextVersion } : {}),
+      awaitedRequestId: this.#pendingTool?.requestId ?? null,
+      caps: this.#limits.listCaps ?? DEFAULT_LIST_CAPS,
+    });
     if (!decoded.ok) {
       this.#log.info("invalid message", { type: decoded.type ?? "unknown" });
-      if (decoded.type === "frame_event") {
+      if (!this.#ready && decoded.type !== "tool_result") {
+        // Before any hello nothing waits in line: the answer goes out at once (protocol §4.1).
+        this.#send(this.#invalid(decoded.message, decoded.frameId));
+      } else if (decoded.type === "frame_event") {
         this.#enqueue({ kind: "reply", message: this.#invalid(decoded.message, decoded.frameId) });
       } else if (
         decoded.type === "tool_result" && this.#pendingTool &&
@@ -191,9 +214,17 @@ export class Session {
       }
       return;
     }
+    if (decoded.discarded) {
+      this.#log.debug("tool result discarded: no matching request");
+      return;
+    }
     const message = decoded.message;
     if (decoded.droppedContextItems) {
       this.#log.info("malformed context items left out", { count: decoded.droppedContextItems });
+    }
+    for (const [list, count] of Object.entries(decoded.cut)) {
+      this.#metrics.listItemsCut.inc({ list }, count);
+      this.#log.info("list cut to its cap", { list, count });
     }
     switch (message.type) {
       case "client_hello":
@@ -214,6 +245,8 @@ export class Session {
     if (this.#closed && this.#disconnect.signal.aborted) return;
     this.#closed = true;
     this.#queue = [];
+    clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
     this.#disconnect.abort(new DOMException("The client disconnected", "AbortError"));
     this.#onClosed?.();
   }
@@ -296,12 +329,17 @@ export class Session {
     });
     if (!this.#ready) {
       this.#ready = true;
-      // Frames (and their refusals) that came before the hello have waited for it.
-      if (this.#queue.length) void this.#pump();
+      clearTimeout(this.#helloTimer);
+      this.#helloTimer = undefined;
     }
   }
 
   #onFrame(frame: FrameEvent): void {
+    if (!this.#ready) {
+      // protocol §4.1: before the first hello a frame is answered at once, whatever it holds.
+      this.#send(noContext(frameIdOf(frame.screenshot_id, frame.frame_number)));
+      return;
+    }
     // protocol.md §2: a newer context travels with the frame and is used by it.
     if (frame.session_context) {
       const version = frame.context_version;
@@ -316,16 +354,7 @@ export class Session {
       return;
     }
     if (!this.#context) {
-      this.#enqueue({
-        kind: "reply",
-        message: {
-          type: "server_error",
-          code: "NO_CONTEXT",
-          message: "No session context yet: send client_hello with session_context first",
-          retryable: true,
-          frame_id: frameId,
-        },
-      });
+      this.#enqueue({ kind: "reply", message: noContext(frameId) });
       return;
     }
     const retryAfterMs = this.#takeFrame();
@@ -355,38 +384,37 @@ export class Session {
       today: this.#today(),
     };
     if (frame.jpeg_base64) request.frame.jpegBase64 = frame.jpeg_base64;
-    this.#enqueue({ kind: "frame", request, receivedAt: performance.now() });
+    const { appName, windowTitle, ocrText, jpegBase64 } = request.frame;
+    const bytes = appName.length + windowTitle.length + ocrText.length + (jpegBase64?.length ?? 0);
+    this.#enqueue({ kind: "frame", request, receivedAt: performance.now(), bytes });
   }
 
   #enqueue(entry: QueueEntry): void {
-    if (entry.kind === "frame") {
-      const waiting = this.#queue.filter((e) => e.kind === "frame");
-      if (waiting.length >= this.#limits.maxPendingFrames) {
-        // The freshest screen matters most: the oldest waiting frame gives way.
-        const oldest = this.#queue.findIndex((e) => e.kind === "frame");
-        const dropped = this.#queue[oldest];
-        if (dropped?.kind === "frame") {
-          this.#log.info("frame dropped", { frame: dropped.request.frame.frameId });
-          this.#queue[oldest] = {
-            kind: "reply",
-            message: {
-              type: "server_error",
-              code: "FRAME_DROPPED",
-              message: "Frame dropped: newer frames arrived while it waited",
-              retryable: true,
-              frame_id: dropped.request.frame.frameId,
-            },
-          };
+    if (entry.kind === "frame" && this.#running) {
+      // It will wait: the freshest screen matters most, so the oldest waiting frames give way
+      // until both the count and the bytes fit (the new frame itself, when it alone is over).
+      let waiting = 0;
+      let bytes = entry.bytes;
+      for (const e of this.#queue) {
+        if (e.kind === "frame") {
+          waiting++;
+          bytes += e.bytes;
         }
+      }
+      for (let i = 0; i < this.#queue.length; i++) {
+        if (waiting < this.#limits.maxPendingFrames && bytes <= this.#limits.maxPendingBytes) break;
+        const e = this.#queue[i];
+        if (e?.kind !== "frame") continue;
+        this.#queue[i] = { kind: "reply", message: this.#dropped(e) };
+        waiting--;
+        bytes -= e.bytes;
+      }
+      if (bytes > this.#limits.maxPendingBytes) {
+        entry = { kind: "reply", message: this.#dropped(entry) };
       }
     }
     if (this.#queue.length >= this.#limits.maxPendingFrames + MAX_PLACEHOLDERS) {
       this.#log.warn("too many frames in flight; closing");
-      if (!this.#ready) {
-        // Nothing may precede session_ready, not even this error.
-        this.close(CLOSE.policyViolation, "Too many messages before client_hello");
-        return;
-      }
       this.#send({
         type: "server_error",
         code: "INTERNAL",
@@ -398,6 +426,19 @@ export class Session {
     }
     this.#queue.push(entry);
     void this.#pump();
+  }
+
+  /** The terminal of a waiting frame that gave way to newer ones. */
+  #dropped(entry: FrameEntry): ServerError {
+    const frameId = entry.request.frame.frameId;
+    this.#log.info("frame dropped", { frame: frameId });
+    return {
+      type: "server_error",
+      code: "FRAME_DROPPED",
+      message: "Frame dropped: newer frames arrived while it waited",
+      retryable: true,
+      frame_id: frameId,
+    };
   }
 
   /** Works through the queue, one frame at a time, in order. */
@@ -449,11 +490,26 @@ export class Session {
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
+    // The client's clock started when it sent the frame, not when its turn came.
+    const leftMs = Math.floor(this.#limits.analysisTimeoutMs - (started - receivedAt));
+    if (leftMs <= 0) {
+      // Its time ran out while it waited: it never reaches the model.
+      log.info("frame done", { outcome: "ANALYSIS_TIMEOUT", ms: 0, queued_ms: queuedMs });
+      span.setAttribute("frame.outcome", "ANALYSIS_TIMEOUT");
+      span.setStatus({ code: SpanStatusCode.ERROR, message: "ANALYSIS_TIMEOUT" });
+      this.#sendTerminal({
+        type: "server_error",
+        code: "ANALYSIS_TIMEOUT",
+        message: "Analysis did not finish in time",
+        retryable: true,
+        frame_id: frameId,
+      });
+      return;
+    }
     const analysis = analyzeFrame(request, {
       model: this.#model,
       signal: this.#disconnect.signal,
-      // The client's clock started when it sent the frame, not when its turn came.
-      analysisTimeoutMs: Math.max(1, this.#limits.analysisTimeoutMs - queuedMs),
+      analysisTimeoutMs: leftMs,
       modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
       toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
     });
@@ -504,6 +560,8 @@ export class Session {
       log.error("analysis failed", { error: err instanceof Error ? err.name : "unknown" });
     } finally {
       await analysis.return(undefined).catch(() => {});
+      // The model calls are over: the screenshot is not kept a moment longer.
+      delete request.frame.jpegBase64;
     }
     const unanswered = this.#current !== undefined;
     this.#current = undefined;
@@ -560,6 +618,17 @@ export class Session {
       this.handleClose();
     }
   }
+}
+
+/** The answer to a frame that came before any context. */
+function noContext(frameId: string): ServerError {
+  return {
+    type: "server_error",
+    code: "NO_CONTEXT",
+    message: "No session context yet: send client_hello with session_context first",
+    retryable: true,
+    frame_id: frameId,
+  };
 }
 
 /** The terminal of a frame that arrived (or waited) while the process drains. */

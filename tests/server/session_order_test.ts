@@ -13,17 +13,25 @@ function frame(n: number) {
   return { type: "frame_event", frame_number: n, app_name: "Mail", ocr_text: "hello" };
 }
 
-Deno.test("session: nothing is sent before session_ready", async (t) => {
-  await t.step("a frame sent before the hello waits for it", async () => {
-    await using server = startTestServer({ model: new ScriptedModel([NO_TASK]) });
+Deno.test("session: nothing is sent before session_ready but the answers to early messages", async (t) => {
+  await t.step("a frame and junk sent before the hello are answered at once", async () => {
+    const model = new ScriptedModel([NO_TASK]);
+    await using server = startTestServer({ model });
     await using client = await server.connect();
     client.send({ ...frame(1), session_context: {} });
+    const early = await client.expect("server_error");
+    assert.deepEqual([early.code, early.frame_id, early.retryable], ["NO_CONTEXT", "1", true]);
     client.sendRaw("not json");
+    assert.equal((await client.expect("server_error")).code, "INVALID_MESSAGE");
+    client.send({ type: "tool_result", request_id: "r", results: [] });
+    client.send({ type: "heartbeat" });
     await client.expectSilence(100);
+    assert.equal(model.calls.length, 0, "the early frame never reached the model");
     const ready = await client.hello();
     assert.equal(ready.type, "session_ready");
-    assert.equal((await client.expect("analysis_outcome")).frame_id, "1");
-    assert.equal((await client.expect("server_error")).code, "INVALID_MESSAGE");
+    client.send(frame(2));
+    assert.equal((await client.expect("analysis_outcome")).frame_id, "2");
+    await client.expectSilence(100);
   });
   await t.step("a hello with one malformed task still gets session_ready", async () => {
     await using server = startTestServer({ model: new ScriptedModel([]) });

@@ -1,0 +1,189 @@
+/**
+ * Defects an outside review reproduced against a real server over real sockets: messages that
+ * cost unbounded work, frames that pin memory, and connections that never say hello.
+ */
+import assert from "node:assert/strict";
+import type { AnalysisRequest, Conversation, ModelReply } from "../../src/analysis/model.ts";
+import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
+import { startTestServer } from "../fakes/test_server.ts";
+
+const NO_TASK = call("no_task_found", { context_summary: "s", current_activity: "a" });
+
+function frame(n: number, fields: Record<string, unknown> = {}) {
+  return { type: "frame_event", frame_number: n, app_name: "Mail", ocr_text: "hi", ...fields };
+}
+
+/** A step that decides only once `gate` resolves (or the call is aborted). */
+function gated(gate: Promise<void>, seen?: (request: AnalysisRequest) => void): Step {
+  return async (conversation: Conversation, signal: AbortSignal): Promise<ModelReply> => {
+    seen?.(conversation.request);
+    await Promise.race([
+      gate,
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    ]);
+    return {
+      functionCall: { name: "no_task_found", args: {} },
+      content: {},
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
+    };
+  };
+}
+
+/** A step that records the request it was given, then decides no_task_found. */
+function recording(into: AnalysisRequest[]): Step {
+  return (conversation: Conversation) => {
+    into.push(conversation.request);
+    return Promise.resolve({
+      functionCall: { name: "no_task_found", args: {} },
+      content: {},
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
+    });
+  };
+}
+
+Deno.test("a connection that never says hello is closed with 1008", async () => {
+  await using server = startTestServer({
+    model: new ScriptedModel([]),
+    limits: { helloTimeoutMs: 300 },
+  });
+  await using client = await server.connect();
+  client.send(frame(1));
+  assert.equal((await client.expect("server_error")).code, "NO_CONTEXT");
+  assert.equal(await client.closed, 1008);
+  assert.match(server.metrics.render(), /^proactive_hello_timeouts_total 1$/m);
+  // A session that said hello in time is not closed by the same timer.
+  await using late = await server.connect();
+  await late.hello({ session_context: {} });
+  await late.expectSilence(600);
+});
+
+Deno.test("a frame whose deadline passed while it waited never reaches the model", async () => {
+  // Frame 0's model step lets frame 1 arrive, then holds the event loop past the deadline
+  // (a stalled process): frame 1 has no time left when its turn comes.
+  const stall: Step = async () => {
+    await delay(300);
+    const until = performance.now() + 700;
+    while (performance.now() < until) { /* busy */ }
+    return {
+      functionCall: { name: "no_task_found", args: {} },
+      content: {},
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
+    };
+  };
+  const model = new ScriptedModel([stall]);
+  await using server = startTestServer({
+    model,
+    limits: { analysisTimeoutMs: 500, toolResultTimeoutMs: 100 },
+  });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send(frame(0));
+  client.send(frame(1));
+  const first = await client.next();
+  assert.equal(first.type === "analysis_outcome" || first.type === "server_error", true);
+  const second = await client.expect("server_error");
+  assert.deepEqual([second.code, second.frame_id], ["ANALYSIS_TIMEOUT", "1"]);
+  assert.equal(model.calls.length, 1, "frame 1 never called the model");
+});
+
+Deno.test("waiting frames hold at most maxPendingBytes; the oldest gives way", async (t) => {
+  const image = "A".repeat(300_000);
+  await t.step("a third waiting 300 KB frame pushes out the first under a 700 KB cap", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const seen: AnalysisRequest[] = [];
+    const model = new ScriptedModel([
+      gated(gate),
+      recording(seen),
+      recording(seen),
+      recording(seen),
+    ]);
+    await using server = startTestServer({ model, limits: { maxPendingBytes: 700_000 } });
+    await using client = await server.connect();
+    await client.hello({ session_context: {} });
+    client.send(frame(0));
+    for (let n = 1; n <= 3; n++) client.send(frame(n, { jpeg_base64: image }));
+    await client.expectSilence(200);
+    release();
+    // Terminals keep the frames' order: the dropped frame's comes in its place.
+    const terminals = [];
+    for (let i = 0; i < 4; i++) {
+      const m = await client.next();
+      terminals.push(
+        m.type === "server_error"
+          ? `${m.frame_id}:${m.code}`
+          : `${m.type === "analysis_outcome" ? m.frame_id : m.type}`,
+      );
+    }
+    assert.deepEqual(terminals, ["0", "1:FRAME_DROPPED", "2", "3"]);
+    assert.equal(seen.length, 2);
+    assert.ok(seen.every((r) => r.frame.jpegBase64 === undefined), "images released after use");
+  });
+  await t.step("a waiting frame bigger than the cap on its own is dropped itself", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const model = new ScriptedModel([gated(gate), NO_TASK]);
+    await using server = startTestServer({ model, limits: { maxPendingBytes: 100_000 } });
+    await using client = await server.connect();
+    await client.hello({ session_context: {} });
+    client.send(frame(0));
+    client.send(frame(1, { jpeg_base64: image }));
+    await client.expectSilence(200);
+    release();
+    assert.equal((await client.expect("analysis_outcome")).frame_id, "0");
+    const dropped = await client.expect("server_error");
+    assert.deepEqual([dropped.code, dropped.frame_id], ["FRAME_DROPPED", "1"]);
+    // An idle session analyses the same frame: the cap is on waiting, not on size.
+    client.send(frame(2, { jpeg_base64: image }));
+    assert.equal((await client.expect("analysis_outcome")).frame_id, "2");
+  });
+});
+
+Deno.test("context lists are cut to their caps, counted, and the rest never examined", async () => {
+  const seen: AnalysisRequest[] = [];
+  const model = new ScriptedModel([recording(seen)]);
+  await using server = startTestServer({
+    model,
+    limits: { listCaps: { activeTasks: 5, pastTasks: 2, goals: 1, toolResults: 2 } },
+  });
+  await using client = await server.connect();
+  const tasks = Array.from({ length: 8 }, (_, i) => ({ task_id: i, description: `t${i}` }));
+  // Past the caps, items that are not even tasks: never looked at, so never "malformed".
+  const junk = Array.from({ length: 100_000 }, () => 0);
+  client.send({
+    type: "client_hello",
+    session_context: {
+      active_tasks: [...tasks, ...junk],
+      completed_tasks: [...tasks.slice(0, 2), ...junk],
+      goals: [{ goal_id: "g", title: "t" }, ...junk],
+    },
+  });
+  await client.expect("session_ready");
+  client.send(frame(1));
+  await client.expect("analysis_outcome");
+  const context = seen[0]!.context;
+  assert.deepEqual(context.active_tasks?.map((t) => t.task_id), [0, 1, 2, 3, 4]);
+  assert.equal(context.completed_tasks?.length, 2);
+  assert.equal(context.goals?.length, 1);
+  const text = server.metrics.render();
+  assert.match(
+    text,
+    /^proactive_message_list_items_cut_total\{list="session_context.active_tasks"\} 100003$/m,
+  );
+  assert.match(
+    text,
+    /^proactive_message_list_items_cut_total\{list="session_context.completed_tasks"\} 100000$/m,
+  );
+});
+
+Deno.test("a message nested too deep gets INVALID_MESSAGE, and the session goes on", async () => {
+  await using server = startTestServer({ model: new ScriptedModel([NO_TASK]) });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.sendRaw(`{"type":"frame_event","x":${"[".repeat(100_000)}${"]".repeat(100_000)}}`);
+  const error = await client.expect("server_error");
+  assert.equal(error.code, "INVALID_MESSAGE");
+  assert.match(error.message, /nests deeper than 32 levels/);
+  client.send(frame(1));
+  assert.equal((await client.expect("analysis_outcome")).frame_id, "1");
+});
