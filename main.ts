@@ -1,7 +1,8 @@
 /**
- * The composition root: reads the configuration, builds the dependencies, starts the server
- * and stops it in order on SIGTERM/SIGINT. Nothing else in the project has top-level side
- * effects.
+ * The composition root: reads the configuration, builds the dependencies, starts the public
+ * server and the metrics listener and stops them in order on SIGTERM/SIGINT. Nothing else in
+ * the project has top-level side effects. A start-up that cannot go on (bad configuration, a
+ * host it cannot listen on, a busy port) prints one line naming the variable and exits 1.
  *
  * @module
  */
@@ -10,9 +11,47 @@ import { type Config, ConfigError, loadConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
 import { InstrumentedModel } from "./src/models/instrumented.ts";
 import { Metrics } from "./src/server/metrics.ts";
+import { type MetricsServer, startMetricsServer } from "./src/server/metrics_server.ts";
 import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
-import { startServer } from "./src/server/server.ts";
+import { type ProactiveServer, startServer } from "./src/server/server.ts";
+
+/** `http://host:port` plus `path`, with an IPv6 host in brackets. */
+function httpUrl(addr: Deno.NetAddr, path = ""): string {
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return `http://${host}:${addr.port}${path}`;
+}
+
+/** Start-up refused: one line on stderr, exit 1, never a stack trace. */
+function refuse(line: string): never {
+  console.error(`proactive: ${line}`);
+  Deno.exit(1);
+}
+
+/** The one line for a listener that could not start, naming the variable to fix. */
+function listenFailure(
+  err: unknown,
+  host: string,
+  portVariable: "PORT" | "METRICS_PORT",
+  port: number,
+): string {
+  const reason = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+  if (err instanceof Deno.errors.AddrInUse) {
+    return `cannot listen: ${portVariable}=${port} is already in use on ${host}`;
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return `cannot listen: ${portVariable}=${port} on ${host} is not allowed (${reason})`;
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return `cannot listen: HOST=${host} is not an address of this machine (${reason})`;
+  }
+  if (err instanceof URIError) return `cannot listen: HOST=${host} is not a valid host (${reason})`;
+  if (/lookup address/i.test(reason)) {
+    return `cannot listen: HOST=${host} does not resolve (${reason})`;
+  }
+  const name = err instanceof Error ? err.name : "Error";
+  return `cannot listen on HOST=${host} ${portVariable}=${port}: ${name}: ${reason}`;
+}
 
 function main(): void {
   let config: Config;
@@ -27,28 +66,44 @@ function main(): void {
   const registry = new SessionRegistry();
   const metrics = new Metrics(() => registry.size);
   const model = new InstrumentedModel(buildModel(config, log), metrics);
-  const server = startServer({
-    hostname: config.host,
-    port: config.port,
-    headerTimeoutMs: config.headerTimeoutMs,
-    model,
-    authenticator: buildAuthenticator(config),
-    registry,
-    log,
-    metrics,
-    maxSessions: config.maxSessions,
-    maxSessionsPerUser: config.maxSessionsPerUser,
-    idleTimeoutSeconds: config.idleTimeoutSec,
-    ...(config.rateLimitFramesPerMinute > 0
-      ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
-      : {}),
-    limits: sessionLimits(config),
-    onListen: (addr) =>
-      log.info("listening", {
-        url: `http://${addr.hostname}:${addr.port}`,
-        model: model.name,
-        auth: config.authMode,
-      }),
+  let server: ProactiveServer;
+  try {
+    server = startServer({
+      hostname: config.host,
+      port: config.port,
+      headerTimeoutMs: config.headerTimeoutMs,
+      model,
+      authenticator: buildAuthenticator(config),
+      registry,
+      log,
+      metrics,
+      maxSessions: config.maxSessions,
+      maxSessionsPerUser: config.maxSessionsPerUser,
+      idleTimeoutSeconds: config.idleTimeoutSec,
+      ...(config.rateLimitFramesPerMinute > 0
+        ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
+        : {}),
+      limits: sessionLimits(config),
+    });
+  } catch (err) {
+    refuse(listenFailure(err, config.host, "PORT", config.port));
+  }
+  let metricsServer: MetricsServer;
+  try {
+    metricsServer = startMetricsServer({
+      hostname: config.host,
+      port: config.metricsPort,
+      metrics,
+      log,
+    });
+  } catch (err) {
+    refuse(listenFailure(err, config.host, "METRICS_PORT", config.metricsPort));
+  }
+  log.info("listening", {
+    url: httpUrl(server.addr),
+    metrics: httpUrl(metricsServer.addr, "/metrics"),
+    model: model.name,
+    auth: config.authMode,
   });
 
   let stopping = false;
@@ -58,6 +113,8 @@ function main(): void {
     const started = performance.now();
     log.info("draining", { signal, sessions: registry.size, timeout_ms: config.drainTimeoutMs });
     const forced = await server.drain(config.drainTimeoutMs);
+    // Metrics stop last, so a scrape during the drain still sees the counts as they settle.
+    await metricsServer.shutdown();
     log.info("stopped", { ms: Math.round(performance.now() - started), forced_closes: forced });
     Deno.exit(0);
   };

@@ -4,9 +4,11 @@
  * Replays recorded screens through a server, one frame at a time, and prints what it decided:
  * a result table (frame, app, outcome, title / reason, ms) and a summary (counts, p50/p95
  * latency, tokens, cost). Without `--url` it starts the real server in-process on a free
- * loopback port with the configured model (the offline heuristic when nothing is set). The
- * server's searches run against a local SQLite task store (`--db` to keep it between runs);
- * every extracted task is stored, so later frames dedupe against it.
+ * loopback port with the configured model (the offline heuristic when nothing is set); of the
+ * environment it reads only what that server uses (model, prices, deadlines, per-session
+ * limits), never `HOST`, `PORT`, `AUTH_MODE` or the other server-only settings. The server's
+ * searches run against a local SQLite task store (`--db` to keep it between runs); every
+ * extracted task is stored, so later frames dedupe against it.
  *
  * The token comes from `--token` or, to keep it out of the process list, `PROACTIVE_TOKEN`.
  * Bad input, bad configuration or an unreachable server print one line on stderr and exit
@@ -18,7 +20,7 @@ import { parseArgs } from "node:util";
 import { ProactiveClient } from "../src/client/client.ts";
 import { ClientError } from "../src/client/errors.ts";
 import { buildModel, sessionLimits } from "../src/compose.ts";
-import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import { type Config, ConfigError, loadAnalysisConfig } from "../src/config.ts";
 import { silentLogger } from "../src/log.ts";
 import { loadFrames, type ReplayFrame, ReplayInputError } from "../src/replay/frames.ts";
 import { type LocalServer, startLocalServer } from "../src/replay/local_server.ts";
@@ -44,10 +46,16 @@ class Exit extends Error {
   }
 }
 
+/**
+ * The in-process server, configured from the environment. It listens on a free loopback port
+ * without authentication, so only the variables it uses are read (model, prices, deadlines,
+ * per-session limits): `HOST`, `PORT`, `AUTH_MODE` and the other server-only settings of a
+ * shell that also runs the service neither apply nor get it refused.
+ */
 function startConfiguredServer(): LocalServer {
   let config: Config;
   try {
-    config = loadConfig(Deno.env.toObject());
+    config = loadAnalysisConfig(Deno.env.toObject());
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new Exit(`configuration error: ${err.lines.join("; ")}`);

@@ -77,6 +77,25 @@ export const DEFAULT_FIREBASE_JWKS_URL =
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
+/** An IPv6 literal, bare or in brackets, with an optional zone (`fe80::1%eth0`). */
+const IPV6_HOST =
+  /^(?:\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9_.-]+)?\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9_.-]+)?)$/;
+/** A host name or IPv4 address: dot-separated labels of letters, digits, `-` and `_`. */
+const NAME_HOST = /^(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?$/;
+
+/**
+ * Whether `host` is written like something a socket can listen on: an IP address or a host
+ * name. (Whether it resolves to an address of this machine is only known when listening.)
+ */
+export function isHostSyntax(host: string): boolean {
+  return IPV6_HOST.test(host) || NAME_HOST.test(host);
+}
+
+/** A value quoted for an error line: never spans lines, never runs on. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
   return LOOPBACK_HOSTS.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -207,7 +226,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }).safeParse(env);
   if (picked.success) {
     const { host, modelProvider, authMode } = derived(picked.data);
-    if (authMode === "none" && !isLoopback(host)) {
+    const hostOk = isHostSyntax(host);
+    if (!hostOk) {
+      lines.push(`HOST must be an IP address or a host name, got ${quoted(host)}`);
+    }
+    if (hostOk && authMode === "none" && !isLoopback(host)) {
       lines.push(
         `AUTH_MODE=none is refused when HOST is not loopback (HOST=${host}); set FIREBASE_PROJECT_ID`,
       );
@@ -267,4 +290,36 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.GOOGLE_CLOUD_PROJECT) config.googleCloudProject = e.GOOGLE_CLOUD_PROJECT;
   if (e.FIREBASE_PROJECT_ID) config.firebaseProjectId = e.FIREBASE_PROJECT_ID;
   return config;
+}
+
+/**
+ * Variables that only a listening server reads: its address, authentication, the
+ * process-wide limits, the drain, the request-head guard, the metrics port and the log level.
+ */
+export const SERVER_ONLY_VARIABLES = [
+  "PORT",
+  "HOST",
+  "AUTH_MODE",
+  "FIREBASE_PROJECT_ID",
+  "FIREBASE_JWKS_URL",
+  "FIREBASE_CLOCK_TOLERANCE_SEC",
+  "MAX_SESSIONS",
+  "MAX_SESSIONS_PER_USER",
+  "RATE_LIMIT_FRAMES_PER_MINUTE",
+  "DRAIN_TIMEOUT_MS",
+  "HEADER_TIMEOUT_MS",
+  "METRICS_PORT",
+  "LOG_LEVEL",
+] as const satisfies readonly (keyof typeof EnvSchema.shape)[];
+
+/**
+ * {@link loadConfig} for an in-process server on loopback without authentication (the replay
+ * command): the {@link SERVER_ONLY_VARIABLES} are not read, so they are never refused; the
+ * model, prices, deadlines and per-session limits are validated as usual. The listen,
+ * authentication and process-wide fields of the result are defaults, not the environment's.
+ */
+export function loadAnalysisConfig(env: Record<string, string | undefined>): Config {
+  const used = { ...env };
+  for (const name of SERVER_ONLY_VARIABLES) delete used[name];
+  return loadConfig(used);
 }

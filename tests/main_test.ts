@@ -11,6 +11,38 @@ import { MainProcess } from "./fakes/main_process.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+/**
+ * Runs main.ts with exactly `env` until it exits, or until it logs that it listens (then it
+ * is killed and `listened` is true): a start-up that should have been refused cannot hang.
+ */
+async function startUp(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN],
+    clearEnv: true,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  let listened = false;
+  const pump = async (stream: ReadableStream<Uint8Array>, into: (text: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) into(chunk);
+  };
+  await Promise.all([
+    pump(child.stdout, (text) => {
+      stdout += text;
+      if (!listened && stdout.includes('"msg":"listening"')) {
+        listened = true;
+        child.kill("SIGKILL");
+      }
+    }),
+    pump(child.stderr, (text) => stderr += text),
+  ]);
+  const { code } = await child.status;
+  return { code, stdout, stderr, listened };
+}
+
 Deno.test("main.ts with no configuration serves the offline model", async () => {
   await using main = await MainProcess.start();
   {
@@ -108,4 +140,93 @@ Deno.test("main.ts refuses bad configuration with one line per variable", async 
     "proactive: configuration error: AUTH_MODE=none is refused when HOST is not loopback " +
     "(HOST=0.0.0.0); set FIREBASE_PROJECT_ID",
   ]);
+});
+
+Deno.test("main.ts serves /metrics on METRICS_PORT only; the public port answers 404", async () => {
+  await using main = await MainProcess.start();
+  assert.ok(main.metricsHost, `no metrics address in the listening line: ${main.output}`);
+  assert.notEqual(main.metricsHost, main.host);
+  {
+    await using client = await FakeClient.connect(`ws://${main.host}/v1/proactive`);
+    await client.hello({ session_context: {} });
+  }
+
+  const publicMetrics = await fetch(`http://${main.host}/metrics`);
+  assert.equal(publicMetrics.status, 404);
+  const publicBody = await publicMetrics.text();
+  assert.deepEqual(JSON.parse(publicBody), { error: "Not found" });
+  assert.doesNotMatch(publicBody, /proactive_/);
+
+  const scraped = await fetch(`http://${main.metricsHost}/metrics`);
+  assert.equal(scraped.status, 200);
+  assert.match(scraped.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  const text = await scraped.text();
+  assert.match(text, /^# TYPE proactive_model_cost_usd_total counter$/m);
+  assert.match(text, /^proactive_sessions_total 1$/m);
+
+  const health = await fetch(`http://${main.metricsHost}/v1/health`);
+  assert.equal(health.status, 404, "the metrics port serves nothing but /metrics");
+  await health.body?.cancel();
+  assert.equal((await main.stop("SIGTERM")).code, 0);
+});
+
+Deno.test("main.ts refuses a host or port it cannot listen on with one line, no stack", async (t) => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const busyPort = String((busy.addr as Deno.NetAddr).port);
+  try {
+    // FIREBASE_PROJECT_ID keeps the AUTH_MODE=none rule for non-loopback hosts out of the way.
+    const base = { FIREBASE_PROJECT_ID: "omi-test", PORT: "0", METRICS_PORT: "0" };
+    const cases: Array<{ name: string; env: Record<string, string>; line: RegExp }> = [
+      {
+        name: "HOST with a space",
+        env: { HOST: "exa mple" },
+        line:
+          /^proactive: configuration error: HOST must be an IP address or a host name, got "exa mple"$/,
+      },
+      {
+        name: "HOST with an unclosed bracket",
+        env: { HOST: "[::1" },
+        line:
+          /^proactive: configuration error: HOST must be an IP address or a host name, got "\[::1"$/,
+      },
+      {
+        name: "HOST that is a percent sign",
+        env: { HOST: "%" },
+        line:
+          /^proactive: configuration error: HOST must be an IP address or a host name, got "%"$/,
+      },
+      {
+        name: "HOST that is no address of this machine",
+        env: { HOST: "192.0.2.1" },
+        line: /^proactive: cannot listen: HOST=192\.0\.2\.1 is not an address of this machine/,
+      },
+      {
+        name: "PORT in use",
+        env: { HOST: "127.0.0.1", PORT: busyPort },
+        line: new RegExp(
+          `^proactive: cannot listen: PORT=${busyPort} is already in use on 127\\.0\\.0\\.1$`,
+        ),
+      },
+      {
+        name: "METRICS_PORT in use",
+        env: { HOST: "127.0.0.1", METRICS_PORT: busyPort },
+        line: new RegExp(
+          `^proactive: cannot listen: METRICS_PORT=${busyPort} is already in use on 127\\.0\\.0\\.1$`,
+        ),
+      },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        const { code, stdout, stderr, listened } = await startUp({ ...base, ...c.env });
+        assert.equal(listened, false, `it started listening:\n${stdout}`);
+        assert.equal(code, 1, stderr);
+        assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+        const lines = stderr.trimEnd().split("\n");
+        assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+        assert.match(lines[0]!, c.line);
+      });
+    }
+  } finally {
+    busy.close();
+  }
 });

@@ -3,7 +3,8 @@
  *
  * Everything about a request is decided before `Deno.upgradeWebSocket`: route, method,
  * upgrade header, authentication and capacity. A refused upgrade gets a JSON body and never
- * a socket.
+ * a socket. `/metrics` is deliberately not a route here (404): `metrics_server.ts` serves it
+ * on its own port.
  *
  * @module
  */
@@ -12,7 +13,7 @@ import { Deadline } from "../async/deadline.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Logger } from "../log.ts";
 import { protocolJsonSchemaText } from "../protocol/schema.ts";
-import { type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+import type { Metrics } from "./metrics.ts";
 import type { FrameRateLimiter } from "./rate_limiter.ts";
 import type { SessionRegistry } from "./registry.ts";
 import { Session, type SessionLimits } from "./session.ts";
@@ -70,10 +71,6 @@ export function createHandler(
         return registry.draining
           ? json(503, { status: "draining" })
           : json(200, { status: "ready" });
-      case "/metrics":
-        return new Response(metrics.render(), {
-          headers: { "content-type": METRICS_CONTENT_TYPE },
-        });
       case "/v1/proactive/schema":
         schemaText ??= protocolJsonSchemaText();
         return new Response(schemaText, {

@@ -28,9 +28,11 @@ const VALUE_OF_VARIABLE: Record<string, string> = {
   IDLE_TIMEOUT_SEC: "timeouts.idleSec",
   MAX_MESSAGE_BYTES: "limits.maxMessageBytes",
   MAX_PENDING_FRAMES: "limits.maxPendingFrames",
+  MAX_PENDING_BYTES: "limits.maxPendingBytes",
   MAX_SESSIONS: "limits.maxSessions",
   MAX_SESSIONS_PER_USER: "limits.maxSessionsPerUser",
   RATE_LIMIT_FRAMES_PER_MINUTE: "limits.rateLimitFramesPerMinute",
+  METRICS_PORT: "metrics.port",
 };
 
 type Values = Record<string, unknown>;
@@ -199,6 +201,8 @@ Deno.test("the chart's values validate against values.schema.json", async (t) =>
     ["running as root allowed", (v) => (v.podSecurityContext as Values).runAsNonRoot = false],
     ["the port as a string", (v) => v.containerPort = "8080"],
     ["a privileged port", (v) => v.containerPort = 80],
+    ["a privileged metrics port", (v) => (v.metrics as Values).port = 443],
+    ["the metrics port as a string", (v) => (v.metrics as Values).port = "9464"],
     ["an unknown model provider", (v) => (v.model as Values).provider = "openai"],
     ["vertex without a project", (v) => (v.model as Values).provider = "vertex"],
     ["a malformed Firebase project id", (v) => (v.auth as Values).firebaseProjectId = "My Project"],
@@ -282,7 +286,8 @@ Deno.test("the Deployment matches the server's routes, port and shutdown", async
   });
 
   await t.step("the chart scrapes /metrics and scales on a gauge the server exports", async () => {
-    assert.ok(served("/metrics"));
+    assert.ok(!served("/metrics"), "/metrics is a route of the public handler");
+    assert.match(await read("src/server/metrics_server.ts"), /pathname !== "\/metrics"/);
     assert.match(sources.get("podmonitoring.yaml") ?? "", /path: \/metrics\n/);
     assert.match(deployment, /prometheus\.io\/path: \/metrics\n/);
     const metrics = await read("src/server/metrics.ts");
@@ -365,6 +370,138 @@ Deno.test("the Deployment matches the server's routes, port and shutdown", async
     assert.ok(Number(valueAt(defaults, "ingress.backendConfig.timeoutSec")) >= 3600);
     assert.match(sources.get("hpa.yaml") ?? "", /apiVersion: autoscaling\/v2\n/);
   });
+});
+
+/** Template text without its YAML comment lines. */
+function uncommented(text: string): string {
+  return text.split("\n").filter((line) => !line.trim().startsWith("#")).join("\n");
+}
+
+/** The paths of every Ingress host in `values`. */
+function ingressPaths(values: Values): { path: unknown; pathType: unknown }[] {
+  const hosts = valueAt(values, "ingress.hosts");
+  assert.ok(Array.isArray(hosts));
+  return hosts.flatMap((
+    host,
+  ) => (isPlainObject(host) && Array.isArray(host.paths) ? host.paths : []));
+}
+
+Deno.test("metrics stay off the public port, the Service and the Ingress", async (t) => {
+  const defaults = await readValues("values.yaml");
+  const sources = await templates();
+  const deployment = sources.get("deployment.yaml") ?? "";
+  const service = sources.get("service.yaml") ?? "";
+  const serverVars = intVars(await read("src/config.ts"));
+
+  await t.step('the pod declares port "metrics" and METRICS_PORT from the same value', () => {
+    assert.match(
+      deployment,
+      /- name: metrics\s*\n\s*containerPort: \{\{ \.Values\.metrics\.port \}\}/,
+    );
+    assert.match(deployment, /name: METRICS_PORT\s*\n\s*value: \{\{ \.Values\.metrics\.port\b/);
+    assert.match(deployment, /prometheus\.io\/port: \{\{ \.Values\.metrics\.port\b/);
+    assert.equal(valueAt(defaults, "metrics.port"), 9464);
+    assert.equal(serverVars.get("METRICS_PORT")?.fallback, 9464);
+    assert.notEqual(valueAt(defaults, "metrics.port"), defaults.containerPort);
+    assert.match(
+      sources.get("_helpers.tpl") ?? "",
+      /fail "metrics\.port must differ from containerPort/,
+    );
+  });
+
+  await t.step('PodMonitoring scrapes the pods\' port "metrics"', () => {
+    const monitoring = sources.get("podmonitoring.yaml") ?? "";
+    assert.match(monitoring, /kind: PodMonitoring\n/);
+    const ports = [...monitoring.matchAll(/- port: (\S+)/g)].map((m) => m[1]);
+    assert.deepEqual(ports, ["metrics"]);
+  });
+
+  await t.step("the Service exposes only the public port", () => {
+    const ports = [...service.matchAll(/- name: (\S+)/g)].map((m) => m[1]);
+    assert.deepEqual(ports, ["http"]);
+    assert.match(service, /targetPort: http\n/);
+    assert.doesNotMatch(uncommented(service), /metrics/);
+  });
+
+  await t.step("the Ingress sends to the Service's public port only", () => {
+    const ingress = sources.get("ingress.yaml") ?? "";
+    assert.match(ingress, /\$servicePort := \.Values\.service\.port\b/);
+    assert.match(ingress, /number: \{\{ \$servicePort \}\}/);
+    assert.doesNotMatch(uncommented(ingress), /metrics/);
+  });
+
+  for (const overlay of [null, "values-dev.yaml", "values-prod.yaml"]) {
+    await t.step(
+      `${overlay ?? "values.yaml"}: the Ingress routes /v1/proactive and nothing else`,
+      async () => {
+        const values = overlay ? mergeValues(defaults, await readValues(overlay)) : defaults;
+        const paths = ingressPaths(values);
+        assert.ok(paths.length > 0);
+        for (const { path, pathType } of paths) {
+          assert.equal(path, "/v1/proactive");
+          assert.equal(pathType, "Exact");
+        }
+      },
+    );
+  }
+
+  await t.step("the load balancer's health check goes to the pods, so it needs no route", () => {
+    const backendConfig = sources.get("backendconfig.yaml") ?? "";
+    assert.match(
+      backendConfig,
+      /requestPath: \/readyz\n\s*port: \{\{ \.Values\.containerPort \}\}/,
+    );
+    assert.match(service, /cloud\.google\.com\/neg: '\{"ingress": true\}'/);
+  });
+});
+
+/** Bytes of a Kubernetes memory quantity such as `512Mi` or `1Gi`. */
+function quantityBytes(quantity: unknown): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(String(quantity));
+  assert.ok(m, `not a memory quantity: ${quantity}`);
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+Deno.test("the memory limit holds what one user can pin, and values.yaml shows the sum", async (t) => {
+  const MiB = 1024 * 1024;
+  /** The process's own resident memory after warm-up (BENCHMARKS.md: 86.4 MiB), rounded up. */
+  const BASELINE = 90 * MiB;
+  const defaults = await readValues("values.yaml");
+  const text = await read(new URL("values.yaml", CHART));
+
+  /** Waiting frames + the running frame (~2x) + a message being decoded (~2x), per user. */
+  function perUser(values: Values): number {
+    const message = Number(valueAt(values, "limits.maxMessageBytes"));
+    const pending = Number(valueAt(values, "limits.maxPendingBytes"));
+    const sessions = Number(valueAt(values, "limits.maxSessionsPerUser"));
+    assert.ok(message > 0 && pending > 0 && sessions > 0);
+    return sessions * (pending + 2 * message + 2 * message);
+  }
+
+  await t.step("values.yaml states the per-session and per-user worst case", () => {
+    const session = perUser(defaults) / Number(valueAt(defaults, "limits.maxSessionsPerUser"));
+    assert.ok(text.includes(`8 + 32 + 32 = ${session / MiB} MiB`), "per-session sum");
+    assert.ok(text.includes(`5 x 72 MiB = ${perUser(defaults) / MiB} MiB`), "per-user sum");
+    assert.match(text, /30\.4 KiB/);
+  });
+
+  for (const overlay of [null, "values-dev.yaml", "values-prod.yaml"]) {
+    await t.step(
+      `${overlay ?? "values.yaml"}: limit >= baseline + one user's worst case`,
+      async () => {
+        const values = overlay ? mergeValues(defaults, await readValues(overlay)) : defaults;
+        const limit = quantityBytes(valueAt(values, "resources.limits.memory"));
+        const request = quantityBytes(valueAt(values, "resources.requests.memory"));
+        assert.ok(request >= BASELINE, `request ${request / MiB} MiB is below the baseline`);
+        assert.ok(
+          limit >= BASELINE + perUser(values),
+          `limit ${limit / MiB} MiB < ${(BASELINE + perUser(values)) / MiB} MiB`,
+        );
+        assert.ok(limit >= request);
+      },
+    );
+  }
 });
 
 Deno.test("the Dockerfile pins Deno, caches dependencies first and runs unprivileged", async (t) => {

@@ -1,61 +1,90 @@
 /**
  * `main.ts` as a real child process, for tests of the shipped binary's behaviour: its
- * environment is exactly what the test gives (plus `PORT=0`), and everything it writes to
- * stdout and stderr is kept for assertions.
+ * environment is exactly what the test gives (plus `PORT=0` and `METRICS_PORT=0` unless the
+ * test sets them), and everything it writes to stdout and stderr is kept for assertions.
  */
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Options of {@link MainProcess.start}. */
+export interface MainProcessOptions {
+  /**
+   * The permission flags, exactly (default: `--allow-net --allow-env --allow-read`). Tests of
+   * the shipped permissions pass those of `deno task start`.
+   */
+  permissions?: string[];
+  /** Working directory (what `--allow-read=.` means); default: the test's. */
+  cwd?: string;
+}
 
 /** A running `main.ts`; `await using` kills it if the test did not stop it. */
 export class MainProcess implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
   /** `host:port` it listens on. */
   readonly host: string;
+  /** `host:port` of its metrics listener (`METRICS_PORT`). */
+  readonly metricsHost: string;
   #output: { text: string };
   #pumps: Promise<void>;
 
   private constructor(
     child: Deno.ChildProcess,
     host: string,
+    metricsHost: string,
     output: { text: string },
     pumps: Promise<void>,
   ) {
     this.child = child;
     this.host = host;
+    this.metricsHost = metricsHost;
     this.#output = output;
     this.#pumps = pumps;
   }
 
   /** Starts main.ts with `env` and waits until it logs its address. */
-  static async start(env: Record<string, string> = {}): Promise<MainProcess> {
+  static async start(
+    env: Record<string, string> = {},
+    options: MainProcessOptions = {},
+  ): Promise<MainProcess> {
+    const permissions = options.permissions ?? ["--allow-net", "--allow-env", "--allow-read"];
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN],
+      args: ["run", ...permissions, MAIN],
+      ...(options.cwd ? { cwd: options.cwd } : {}),
       clearEnv: true,
-      env: { PORT: "0", NO_COLOR: "1", ...env },
+      env: { PORT: "0", METRICS_PORT: "0", NO_COLOR: "1", ...env },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const output = { text: "" };
-    let listening: (host: string) => void = () => {};
-    const address = new Promise<string>((resolve) => listening = resolve);
+    let listening: (hosts: { host: string; metricsHost: string }) => void = () => {};
+    const address = new Promise<{ host: string; metricsHost: string }>((resolve) =>
+      listening = resolve
+    );
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         output.text += chunk;
         const match = /"url":"http:\/\/([^"]+)"/.exec(output.text);
-        if (match) listening(match[1]!);
+        const metrics = /"metrics":"http:\/\/([^"/]+)\/metrics"/.exec(output.text);
+        if (match) listening({ host: match[1]!, metricsHost: metrics?.[1] ?? "" });
       }
     };
     const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).then(() => {});
     const timeout = AbortSignal.timeout(30_000);
-    const host = await Promise.race([
+    const hosts = await Promise.race([
       address,
       child.status.then(() => undefined),
       new Promise<undefined>((resolve) =>
         timeout.addEventListener("abort", () => resolve(undefined))
       ),
     ]);
-    const process = new MainProcess(child, host ?? "", output, pumps);
-    if (!host) {
+    const process = new MainProcess(
+      child,
+      hosts?.host ?? "",
+      hosts?.metricsHost ?? "",
+      output,
+      pumps,
+    );
+    if (!hosts) {
       await process[Symbol.asyncDispose]();
       throw new Error(`main.ts did not report its address: ${output.text}`);
     }

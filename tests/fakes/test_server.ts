@@ -1,5 +1,6 @@
 /**
- * Starts the real server (handler, sessions, registry) on a free loopback port for a test.
+ * Starts the real server (handler, sessions, registry) on a free loopback port for a test,
+ * and its metrics listener on another, as main.ts does.
  */
 import type { Model } from "../../src/analysis/model.ts";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
@@ -7,6 +8,7 @@ import { NoAuthenticator } from "../../src/auth/none.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { InstrumentedModel } from "../../src/models/instrumented.ts";
 import { Metrics } from "../../src/server/metrics.ts";
+import { type MetricsServer, startMetricsServer } from "../../src/server/metrics_server.ts";
 import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
 import { SessionRegistry } from "../../src/server/registry.ts";
 import { type ProactiveServer, startServer } from "../../src/server/server.ts";
@@ -38,6 +40,10 @@ export interface TestServerOptions {
   instrument?: boolean;
   /** Defaults to a silent logger. */
   log?: Logger;
+  /** The slowloris guard's head deadline; on (10 s) by default, as in production; 0 = off. */
+  headerTimeoutMs?: number;
+  /** How long the guard waits for the server's answer to a head (default 15 s). */
+  responseTimeoutMs?: number;
 }
 
 /** A running test server; `await using` shuts it down. */
@@ -49,6 +55,10 @@ export interface TestServer extends AsyncDisposable {
   baseUrl: string;
   /** `ws://127.0.0.1:<port>/v1/proactive` */
   wsUrl: string;
+  /** The metrics listener (its own port, as `METRICS_PORT` in main.ts). */
+  metricsServer: MetricsServer;
+  /** `http://127.0.0.1:<metrics port>/metrics` */
+  metricsUrl: string;
   connect(): Promise<FakeClient>;
 }
 
@@ -59,6 +69,8 @@ export function startTestServer(options: TestServerOptions): TestServer {
   const server = startServer({
     hostname: "127.0.0.1",
     port: 0,
+    headerTimeoutMs: options.headerTimeoutMs ?? 10_000,
+    ...(options.responseTimeoutMs ? { responseTimeoutMs: options.responseTimeoutMs } : {}),
     model: options.instrument ? new InstrumentedModel(options.model, metrics) : options.model,
     authenticator: options.authenticator ?? new NoAuthenticator(),
     registry,
@@ -73,6 +85,7 @@ export function startTestServer(options: TestServerOptions): TestServer {
     limits: { ...TEST_LIMITS, ...options.limits },
     today: () => "2026-11-25",
   });
+  const metricsServer = startMetricsServer({ hostname: "127.0.0.1", port: 0, metrics });
   const baseUrl = `http://127.0.0.1:${server.addr.port}`;
   const wsUrl = `ws://127.0.0.1:${server.addr.port}/v1/proactive`;
   return {
@@ -81,9 +94,12 @@ export function startTestServer(options: TestServerOptions): TestServer {
     metrics,
     baseUrl,
     wsUrl,
+    metricsServer,
+    metricsUrl: `http://127.0.0.1:${metricsServer.addr.port}/metrics`,
     connect: () => FakeClient.connect(wsUrl),
     async [Symbol.asyncDispose]() {
       await server.shutdown();
+      await metricsServer.shutdown();
     },
   };
 }

@@ -9,8 +9,8 @@ const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
 /** The permissions of `deno task replay`. */
 const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
 
-async function replay(args: string[]) {
-  const env: Record<string, string> = { NO_COLOR: "1" };
+async function replay(args: string[], extraEnv: Record<string, string> = {}) {
+  const env: Record<string, string> = { NO_COLOR: "1", ...extraEnv };
   for (const name of ["HOME", "DENO_DIR", "PATH"]) {
     const value = Deno.env.get(name);
     if (value) env[name] = value;
@@ -210,4 +210,66 @@ Deno.test("deno task replay samples/ runs offline and every frame gets an outcom
       }
     },
   );
+});
+
+Deno.test("deno task replay reads only the settings its in-process server uses", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "replay_env_test_" });
+  try {
+    const frames = `${dir}/one.jsonl`;
+    await Deno.writeTextFile(
+      frames,
+      '{"type":"frame_event","frame_number":1,"app_name":"Slack","ocr_text":"hi"}\n',
+    );
+    const ignored: Array<[string, Record<string, string>]> = [
+      ["HOST=0.0.0.0 (AUTH_MODE=none off loopback)", { HOST: "0.0.0.0" }],
+      ["PORT=99999", { PORT: "99999" }],
+      ["AUTH_MODE=firebase without a project", { AUTH_MODE: "firebase" }],
+      ["other server-only settings out of range", {
+        METRICS_PORT: "70000",
+        MAX_SESSIONS: "0",
+        DRAIN_TIMEOUT_MS: "-1",
+        LOG_LEVEL: "verbose",
+      }],
+    ];
+    for (const [name, env] of ignored) {
+      await t.step(`${name} is not read`, async () => {
+        const { code, stdout, stderr } = await replay([frames, "--json"], env);
+        assert.equal(code, 0, stderr);
+        const rows = stdout.trim().split("\n").map((line) => JSON.parse(line));
+        assert.match(rows[0].outcome, /^(?:extract_task|reject_task|no_task_found)$/);
+        assert.doesNotMatch(stderr, /configuration error/);
+      });
+    }
+
+    const refused: Array<[string, Record<string, string>, RegExp]> = [
+      [
+        "MODEL_PROVIDER=nonsense (beside server-only settings it ignores)",
+        { MODEL_PROVIDER: "nonsense", HOST: "0.0.0.0", PORT: "99999" },
+        /^replay: configuration error: MODEL_PROVIDER must be one of gemini, vertex, offline$/,
+      ],
+      [
+        "MODEL_PROVIDER=gemini without GEMINI_API_KEY",
+        { MODEL_PROVIDER: "gemini" },
+        /^replay: configuration error: GEMINI_API_KEY is required when MODEL_PROVIDER=gemini$/,
+      ],
+      [
+        "MAX_MESSAGE_BYTES out of range",
+        { MAX_MESSAGE_BYTES: "1" },
+        /^replay: configuration error: MAX_MESSAGE_BYTES must be an integer from 1024 to \d+$/,
+      ],
+    ];
+    for (const [name, env, line] of refused) {
+      await t.step(`${name} is refused with one line`, async () => {
+        const { code, stdout, stderr } = await replay([frames], env);
+        assert.equal(code, 1, stderr);
+        assert.equal(stdout, "");
+        const lines = stderr.trimEnd().split("\n");
+        assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+        assert.match(lines[0]!, line);
+        assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

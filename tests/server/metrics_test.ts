@@ -73,6 +73,39 @@ Deno.test("metrics: a model call that runs out of time is counted as a timeout",
   assert.equal(server.metrics.modelCallErrors.get({ reason: "timeout" }), 1);
 });
 
+Deno.test("metrics: served on the metrics listener only, never on the public port", async (t) => {
+  await using server = startTestServer({ model: new ScriptedModel([]) });
+  const metricsBase = new URL("/", server.metricsUrl).href.slice(0, -1);
+  assert.notEqual(metricsBase, server.baseUrl, "two listeners, two ports");
+
+  await t.step("the public port answers /metrics with a JSON 404", async () => {
+    const response = await fetch(`${server.baseUrl}/metrics`);
+    assert.equal(response.status, 404);
+    assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+    const body = await response.text();
+    assert.deepEqual(JSON.parse(body), { error: "Not found" });
+    assert.doesNotMatch(body, /proactive_/);
+  });
+  await t.step("the metrics listener serves the exposition at GET /metrics", async () => {
+    const response = await fetch(server.metricsUrl);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const samples = parseExposition(await response.text());
+    assert.equal(samples.get("proactive_sessions_active"), 0);
+  });
+  await t.step("everything else on the metrics listener is a JSON 404 (or 405)", async () => {
+    for (const path of ["/", "/v1/proactive", "/v1/health", "/readyz", "/metrics/x"]) {
+      const response = await fetch(`${metricsBase}${path}`);
+      assert.equal(response.status, 404, path);
+      assert.deepEqual(await response.json(), { error: "Not found" });
+    }
+    const post = await fetch(server.metricsUrl, { method: "POST", body: "x" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
+    await post.body?.cancel();
+  });
+});
+
 Deno.test("metrics: /metrics changes as frames flow", async () => {
   const model = new ScriptedModel([
     call("search_keywords", { query: "q3 report" }),
@@ -83,7 +116,7 @@ Deno.test("metrics: /metrics changes as frames flow", async () => {
   ]);
   await using server = startTestServer({ model, instrument: true });
   const scrape = async () => {
-    const response = await fetch(`${server.baseUrl}/metrics`);
+    const response = await fetch(server.metricsUrl);
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
     return parseExposition(await response.text());

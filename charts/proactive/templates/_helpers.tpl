@@ -108,6 +108,9 @@ Rules across values that a JSON Schema cannot express; each failure names the va
 {{- if and (eq .Values.model.provider "vertex") (not .Values.model.vertex.project) }}
 {{- fail "model.provider=vertex needs model.vertex.project" }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.containerPort) }}
+{{- fail "metrics.port must differ from containerPort: metrics are never served on the public port" }}
+{{- end }}
 {{- if le (int .Values.timeouts.analysisMs) (int .Values.timeouts.toolResultMs) }}
 {{- fail "timeouts.analysisMs must be larger than timeouts.toolResultMs" }}
 {{- end }}
