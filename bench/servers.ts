@@ -109,6 +109,7 @@ export function ourEnv(port: number, fakeBase: string): Record<string, string> {
     MAX_SESSIONS_PER_USER: "10000",
     MAX_SESSIONS: "100000",
     DRAIN_TIMEOUT_MS: "1000",
+    METRICS_PORT: "0",
   };
 }
 
