@@ -35,9 +35,13 @@ RUN deno cache --frozen main.ts
 FROM denoland/deno:distroless-2.9.6
 
 # HOST=0.0.0.0 makes AUTH_MODE=none refused at start-up: set FIREBASE_PROJECT_ID when running.
+# HOME=/ is what the runtime gives a uid without a passwd entry anyway; set here so the one file
+# google-auth-library probes under $HOME (/.config/gcloud/application_default_credentials.json)
+# is always the one the permissions below allow.
 ENV DENO_DIR=/deno-dir \
     DENO_NO_UPDATE_CHECK=1 \
     DENO_NO_PROMPT=1 \
+    HOME=/ \
     HOST=0.0.0.0 \
     PORT=8080
 
@@ -53,5 +57,7 @@ USER 1993:1993
 
 EXPOSE 8080
 
-# The base image's entrypoint is `/tini -- /bin/deno`. Permissions match `deno task start`.
-CMD ["run", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-read=.", "main.ts"]
+# The base image's entrypoint is `/tini -- /bin/deno`. The permission flags are exactly those of
+# the `start` task in deno.json, the one source of truth (README "Vertex AI with Workload
+# Identity" says why each is there); tests/models/vertex_adc_test.ts fails if they differ.
+CMD ["run", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys=networkInterfaces", "--allow-read=.,/.config/gcloud/application_default_credentials.json,/sys/class/dmi/id/bios_date,/sys/class/dmi/id/bios_vendor", "main.ts"]

@@ -25,6 +25,7 @@ export function buildModel(config: Config, log: Logger): Model {
       const options: GeminiModelOptions = {
         model: config.geminiModel,
         thinkingBudget: config.geminiThinkingBudget,
+        log,
       };
       const price = priceOf(config.modelPrices, config.geminiModel);
       if (price) options.price = price;

@@ -103,8 +103,13 @@ export interface Model {
   generate(conversation: Conversation, signal: AbortSignal): Promise<ModelReply>;
 }
 
-/** Stable codes of a failed model call. */
-export type ModelErrorCode = "HTTP" | "NETWORK" | "BAD_RESPONSE" | "TIMEOUT";
+/**
+ * Stable codes of a failed model call: an HTTP error status, no response (`NETWORK`), a
+ * response that is no answer (`BAD_RESPONSE`: not JSON, no candidates, a malformed function
+ * call), a Deno or OS permission that stopped the call or its credential lookup
+ * (`PERMISSION`), the call's deadline (`TIMEOUT`).
+ */
+export type ModelErrorCode = "HTTP" | "NETWORK" | "BAD_RESPONSE" | "PERMISSION" | "TIMEOUT";
 
 /**
  * A failed model call. `message` is safe to show a client: providers build it from a status

@@ -9,8 +9,13 @@
  *
  * Failures: 429, 500, 503 and network errors are retried (at most `maxRetries` times, jittered
  * backoff that honours the server's retry hint, never past the call's deadline); other
- * statuses are not. What leaves this module is a {@link ModelError} whose message is built
- * from a status code only: no URL, no key, no response body.
+ * statuses are not. A reply that cannot be read (a 200 whose body is not JSON, no candidates
+ * and no block reason, an empty candidate, a malformed function call) is an upstream failure
+ * (`BAD_RESPONSE`), retried once; a valid reply that calls no function (text only, blocked by
+ * safety) is returned as such and becomes `no_task_found`. A credential lookup that Deno's
+ * permissions stop is `PERMISSION`, never retried and logged with the permission it lacked.
+ * What leaves this module is a {@link ModelError} whose message is built from a status code
+ * or a fixed sentence only: no URL, no key, no path, no response body.
  *
  * @module
  */
@@ -31,9 +36,11 @@ import {
   type Model,
   ModelError,
   type ModelReply,
+  type ModelUsage,
 } from "../analysis/model.ts";
 import { buildFramePrompt, SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
 import { FUNCTIONS } from "../analysis/tools.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { costOf, type Price } from "./prices.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
@@ -63,10 +70,29 @@ export interface GeminiModelOptions {
   retryMaxMs?: number;
   /** Randomness for jitter; injectable for tests. */
   random?: () => number;
+  /**
+   * Where failures an operator must act on are reported (a permission the credential lookup
+   * lacks, an unreadable reply). Default: JSON lines on stderr, warnings and errors only.
+   */
+  log?: Logger;
 }
 
 /** Statuses worth another attempt: rate limit and transient server trouble. */
 const RETRYABLE_STATUS = new Set([429, 500, 503]);
+
+/** Unreadable replies retried within one call: they are usually transient. */
+const BAD_RESPONSE_RETRIES = 1;
+
+/** Finish reasons that mean the model's answer could not be produced or parsed. */
+const BAD_FINISH_REASONS = new Set(["MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE"]);
+
+/** The client-safe messages of the failures this module names itself. */
+const MESSAGES = {
+  badResponse: "Model returned an unreadable response",
+  permission: "Model credentials could not be obtained (permission denied)",
+  requestDenied: "Model request failed (permission denied)",
+  network: "Model request failed (network error)",
+} as const;
 
 /** The five function declarations, built once from the zod definitions. */
 export const FUNCTION_DECLARATIONS: FunctionDeclaration[] = Object.entries(FUNCTIONS).map(
@@ -81,11 +107,13 @@ export class GeminiModel implements Model {
   readonly name: string;
   #ai: GoogleGenAI;
   #options: GeminiModelOptions;
+  #log: Logger;
   #firstTurn = new WeakMap<object, Content>();
 
   constructor(options: GeminiModelOptions) {
     this.#options = options;
     this.name = `${options.vertex ? "vertex" : "gemini"}:${options.model}`;
+    this.#log = (options.log ?? createLogger({ level: "warn" })).child({ model: this.name });
     const sdk: GoogleGenAIOptions = {
       httpOptions: options.baseUrl ? { baseUrl: options.baseUrl } : {},
     };
@@ -102,6 +130,10 @@ export class GeminiModel implements Model {
               new Headers({ authorization: `Bearer ${await credentials.getAccessToken()}` }),
           } as never,
         };
+      } else {
+        // Application Default Credentials. The project is given, so google-auth-library never
+        // looks for one (it would run `gcloud` and ask the metadata server).
+        sdk.googleAuthOptions = { projectId: options.vertex.project };
       }
     } else {
       if (!options.apiKey) throw new Error("GeminiModel needs an API key or Vertex options");
@@ -115,8 +147,15 @@ export class GeminiModel implements Model {
   async generate(conversation: Conversation, signal: AbortSignal): Promise<ModelReply> {
     const contents = this.#contents(conversation);
     const maxRetries = this.#options.maxRetries ?? 2;
+    let badRetries = 0;
+    // Tokens of unreadable replies are billed too: they go on the reply that is returned.
+    const wasted: ModelUsage = { inputTokens: 0, outputTokens: 0, thinkingTokens: 0, costUsd: 0 };
     for (let attempt = 0;; attempt++) {
       let retryAfterMs: number | undefined;
+      /** The HTTP status, once a response arrived. */
+      let status: number | undefined;
+      /** Whether the request got as far as being sent (credentials were found by then). */
+      let sent = false;
       try {
         const response = await this.#ai.models.generateContent({
           model: this.#options.model,
@@ -130,24 +169,56 @@ export class GeminiModel implements Model {
             },
             abortSignal: signal,
             httpOptions: {
-              // A fetch per call, only to read the server's Retry-After hint.
+              // A fetch per call, to read the server's Retry-After hint and to know whether the
+              // request went out and what status came back.
               fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+                sent = true;
                 const response = await fetch(input, init);
+                status = response.status;
                 retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
                 return response;
               },
             },
           },
         });
-        return this.#reply(response);
+        const reply = this.#reply(response);
+        if (reply instanceof BadReply) {
+          addUsage(wasted, reply.usage);
+          throw reply;
+        }
+        addUsage(reply.usage, wasted);
+        return reply;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
-        const failure = classify(err);
-        if (failure.code === "BAD_RESPONSE") return badResponse();
-        if (!failure.retryable || attempt >= maxRetries) throw failure.error;
+        const failure = classify(err, status, sent);
+        let retryable = failure.retryable;
+        if (failure.error.code === "BAD_RESPONSE") retryable = badRetries++ < BAD_RESPONSE_RETRIES;
+        const last = !retryable || attempt >= maxRetries;
+        this.#report(failure, attempt);
+        if (last) throw failure.error;
         const hint = retryAfterMs ?? retryDelayFromBody(err);
         await sleep(hint ?? this.#backoff(attempt), signal, conversation.deadline, failure.error);
       }
+    }
+  }
+
+  /** Logs the failures an operator can do something about; the rest show in the outcome. */
+  #report(failure: Failure, attempt: number): void {
+    if (failure.error.code === "PERMISSION") {
+      // The message is Deno's own ("Requires read access to …, run again with --allow-read"):
+      // it names the permission and the file, never a token or user content.
+      this.#log.error("model call failed: permission denied", {
+        code: failure.error.code,
+        stage: failure.stage,
+        error: failure.detail?.name,
+        detail: failure.detail?.message,
+      });
+    } else if (failure.error.code === "BAD_RESPONSE") {
+      this.#log.warn("model reply unreadable", {
+        code: failure.error.code,
+        reason: failure.reason,
+        attempt: attempt + 1,
+      });
     }
   }
 
@@ -194,7 +265,12 @@ export class GeminiModel implements Model {
     return contents;
   }
 
-  #reply(response: GenerateContentResponse): ModelReply {
+  /**
+   * The reply of a response, or a {@link BadReply} when the response is no answer at all:
+   * no candidates without a block reason, an empty candidate that says it stopped normally, a
+   * malformed function call. A valid answer without a call (text, a safety block) is a reply.
+   */
+  #reply(response: GenerateContentResponse): ModelReply | BadReply {
     const usage = response.usageMetadata;
     const inputTokens = usage?.promptTokenCount ?? 0;
     const outputTokens = usage?.candidatesTokenCount ?? 0;
@@ -210,19 +286,29 @@ export class GeminiModel implements Model {
     };
     const candidate = response.candidates?.[0];
     if (!candidate) {
-      reply.finishReason = response.promptFeedback?.blockReason
-        ? `prompt blocked: ${response.promptFeedback.blockReason}`
-        : "no candidates";
+      const blocked = response.promptFeedback?.blockReason;
+      if (!blocked) return new BadReply("no candidates", reply.usage);
+      reply.finishReason = `prompt blocked: ${blocked}`;
       return reply;
     }
-    reply.content = candidate.content;
-    if (candidate.finishReason && candidate.finishReason !== "STOP") {
-      reply.finishReason = candidate.finishReason;
-    }
+    const finish = candidate.finishReason;
+    if (finish && BAD_FINISH_REASONS.has(finish)) return new BadReply(finish, reply.usage);
     const parts = candidate.content?.parts ?? [];
-    const call = parts.find((p) => p.functionCall?.name)?.functionCall;
-    if (call?.name) {
-      const functionCall: FunctionCall = { name: call.name, args: call.args ?? {} };
+    if (parts.length === 0 && (!finish || finish === "STOP")) {
+      return new BadReply("empty candidate", reply.usage);
+    }
+    reply.content = candidate.content;
+    if (finish && finish !== "STOP") reply.finishReason = finish;
+    const call = parts.find((p) => p.functionCall !== undefined)?.functionCall;
+    if (call) {
+      const args = call.args ?? {};
+      if (typeof call.name !== "string" || !call.name) {
+        return new BadReply("function call without a name", reply.usage);
+      }
+      if (typeof args !== "object" || args === null || Array.isArray(args)) {
+        return new BadReply("function call arguments are not an object", reply.usage);
+      }
+      const functionCall: FunctionCall = { name: call.name, args };
       if (call.id) functionCall.id = call.id;
       reply.functionCall = functionCall;
     } else {
@@ -259,42 +345,83 @@ export function thinkingBudgetFor(model: string, budget: number): number {
   return budget;
 }
 
-function badResponse(): ModelReply {
-  return {
-    content: undefined,
-    finishReason: "unreadable response",
-    usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
-  };
+/** A response that is no answer; `reason` is ours, for the log only. */
+class BadReply extends Error {
+  constructor(readonly reason: string, readonly usage: ModelUsage) {
+    super(reason);
+    this.name = "BadReply";
+  }
+}
+
+function addUsage(into: ModelUsage, more: ModelUsage): void {
+  into.inputTokens += more.inputTokens;
+  into.outputTokens += more.outputTokens;
+  into.thinkingTokens = (into.thinkingTokens ?? 0) + (more.thinkingTokens ?? 0);
+  into.costUsd += more.costUsd;
 }
 
 interface Failure {
-  code: "HTTP" | "NETWORK" | "BAD_RESPONSE";
+  /** Worth another attempt (unreadable replies have their own, smaller budget). */
   retryable: boolean;
   error: ModelError;
+  /** Why a reply was unreadable, for the log. */
+  reason?: string;
+  /** The Deno permission error behind a `PERMISSION` failure, for the log. */
+  detail?: Error;
+  /** Where a `PERMISSION` failure happened. */
+  stage?: "credentials" | "request";
 }
 
-/** Maps whatever the SDK threw to a failure with a client-safe message. */
-function classify(err: unknown): Failure {
+/**
+ * Maps whatever the SDK threw to a failure with a client-safe message. `status` is the HTTP
+ * status of the response, when one arrived: an error after a 2xx is a body we could not read.
+ * `sent` says whether the request left: before that, the SDK was looking for credentials.
+ */
+function classify(err: unknown, status: number | undefined, sent: boolean): Failure {
   if (err instanceof ApiError) {
     const status = err.status;
     return {
-      code: "HTTP",
       retryable: RETRYABLE_STATUS.has(status),
       error: new ModelError("HTTP", `Model request failed (HTTP ${status})`, { status }),
     };
   }
-  if (err instanceof SyntaxError) {
+  const denied = permissionError(err);
+  if (denied) {
+    const message = sent ? MESSAGES.requestDenied : MESSAGES.permission;
     return {
-      code: "BAD_RESPONSE",
       retryable: false,
-      error: new ModelError("BAD_RESPONSE", "Model returned an unreadable response"),
+      error: new ModelError("PERMISSION", message),
+      detail: denied,
+      stage: sent ? "request" : "credentials",
     };
   }
-  return {
-    code: "NETWORK",
-    retryable: true,
-    error: new ModelError("NETWORK", "Model request failed (network error)"),
-  };
+  if (err instanceof BadReply) {
+    return {
+      retryable: true,
+      error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
+      reason: err.reason,
+    };
+  }
+  if (err instanceof SyntaxError || (status !== undefined && status >= 200 && status < 300)) {
+    return {
+      retryable: true,
+      error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
+      reason: err instanceof SyntaxError ? "body is not JSON" : "body could not be read",
+    };
+  }
+  return { retryable: true, error: new ModelError("NETWORK", MESSAGES.network) };
+}
+
+/**
+ * The Deno permission error in `err` or its causes: `NotCapable` when a `--allow-*` flag is
+ * missing (google-auth-library reading the gcloud credentials file, gcp-metadata listing the
+ * network interfaces), `PermissionDenied` when the operating system refuses.
+ */
+function permissionError(err: unknown): Error | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return e;
+  }
+  return undefined;
 }
 
 /** `Retry-After` in ms, from seconds or an HTTP date. */

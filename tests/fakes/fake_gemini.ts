@@ -153,3 +153,68 @@ export function errorAnswer(status: number, headers?: Record<string, string>): G
     ...(headers ? { headers } : {}),
   };
 }
+
+/** A request the fake metadata server saw. */
+export interface MetadataRequest {
+  /** Path and query, e.g. `/computeMetadata/v1/instance/service-accounts/default/token?…`. */
+  path: string;
+  headers: Headers;
+}
+
+/**
+ * The GCE/GKE metadata server as google-auth-library and gcp-metadata talk to it (point
+ * `GCE_METADATA_HOST` at {@link FakeMetadataServer.host}): it refuses a request without
+ * `Metadata-Flavor: Google`, marks every answer with that header, and hands out an access
+ * token for the default service account, as GKE's Workload Identity metadata server does.
+ */
+export class FakeMetadataServer implements AsyncDisposable {
+  readonly requests: MetadataRequest[] = [];
+  /** `127.0.0.1:<port>`, the form `GCE_METADATA_HOST` takes. */
+  readonly host: string;
+  readonly accessToken: string;
+  readonly projectId: string;
+  #server: Deno.HttpServer<Deno.NetAddr>;
+
+  constructor(options: { accessToken: string; projectId: string }) {
+    this.accessToken = options.accessToken;
+    this.projectId = options.projectId;
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (request) => this.#handle(request),
+    );
+    this.host = `127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  /** Token requests seen so far. */
+  get tokenRequests(): MetadataRequest[] {
+    return this.requests.filter((r) => r.path.includes("/service-accounts/default/token"));
+  }
+
+  #handle(request: Request): Response {
+    const url = new URL(request.url);
+    this.requests.push({ path: url.pathname + url.search, headers: request.headers });
+    const headers = { "metadata-flavor": "Google", "content-type": "application/text" };
+    if (request.headers.get("metadata-flavor") !== "Google") {
+      return new Response("Missing Metadata-Flavor:Google header.", { status: 403, headers });
+    }
+    switch (url.pathname.replace(/\/$/, "")) {
+      case "/computeMetadata/v1/instance":
+        return new Response("attributes/\nhostname\nservice-accounts/\n", { headers });
+      case "/computeMetadata/v1/instance/service-accounts/default/token":
+        return Response.json(
+          { access_token: this.accessToken, expires_in: 3599, token_type: "Bearer" },
+          { headers: { ...headers, "content-type": "application/json" } },
+        );
+      case "/computeMetadata/v1/project/project-id":
+        return new Response(this.projectId, { headers });
+      case "/computeMetadata/v1/universe/universe-domain":
+        return new Response("googleapis.com", { headers });
+      default:
+        return new Response("Not Found", { status: 404, headers });
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#server.shutdown();
+  }
+}

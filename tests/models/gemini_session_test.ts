@@ -3,7 +3,7 @@
  * fake Gemini server.
  */
 import assert from "node:assert/strict";
-import { createLogger } from "../../src/log.ts";
+import { createLogger, silentLogger } from "../../src/log.ts";
 import { GeminiModel } from "../../src/models/gemini.ts";
 import { DEFAULT_PRICES } from "../../src/models/prices.ts";
 import { errorAnswer, FakeGemini, functionCallAnswer } from "../fakes/fake_gemini.ts";
@@ -19,6 +19,7 @@ function gemini(fake: FakeGemini) {
     thinkingBudget: 0,
     price: DEFAULT_PRICES["gemini-2.5-flash"],
     retryBaseMs: 5,
+    log: silentLogger,
   });
 }
 
@@ -138,4 +139,38 @@ Deno.test("a client disconnect mid-call aborts the HTTP request to Gemini", asyn
   await fake.sawAbort();
   assert.equal(fake.requests.length, 1);
   assert.equal(fake.requests[0]!.aborted, true);
+});
+
+Deno.test("an unreadable reply is GEMINI_ERROR and a model error in the metrics, not a decision", async () => {
+  const malformed = {
+    json: {
+      candidates: [{ finishReason: "MALFORMED_FUNCTION_CALL" }],
+      usageMetadata: { promptTokenCount: 900 },
+    },
+  };
+  await using fake = new FakeGemini([
+    malformed,
+    { text: "upstream proxy says hi", headers: { "content-type": "application/json" } },
+    functionCallAnswer("no_task_found", { context_summary: "chat", current_activity: "Mail" }),
+  ]);
+  await using server = startTestServer({ model: gemini(fake), instrument: true });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send({ type: "frame_event", frame_number: 1, app_name: "Mail", ocr_text: "hi" });
+  const error = await client.expect("server_error");
+  assert.deepEqual([error.code, error.message, error.retryable, error.frame_id], [
+    "GEMINI_ERROR",
+    "Model returned an unreadable response",
+    true,
+    "1",
+  ]);
+  assert.equal(fake.requests.length, 2, "the unreadable reply was retried once");
+  // The session goes on, and the next frame gets its decision.
+  client.send({ type: "frame_event", frame_number: 2, app_name: "Mail", ocr_text: "hi" });
+  const outcome = await client.expect("analysis_outcome");
+  assert.deepEqual([outcome.frame_id, outcome.outcome_kind], ["2", "no_task_found"]);
+  const { metrics } = server;
+  assert.equal(metrics.modelCallErrors.get({ reason: "bad_response" }), 1);
+  assert.equal(metrics.framesTotal.get({ outcome: "GEMINI_ERROR" }), 1);
+  assert.equal(metrics.framesTotal.get({ outcome: "no_task_found" }), 1, "only frame 2 decided");
 });

@@ -12,9 +12,11 @@ import { AnalysisOutcome, ServerError, type ToolResult } from "../../src/protoco
 import {
   errorAnswer,
   FakeGemini,
+  type FakeUsage,
   functionCallAnswer,
   type GeminiStep,
 } from "../fakes/fake_gemini.ts";
+import { createLogger, silentLogger } from "../../src/log.ts";
 
 const KEY = "AIzaFAKE-key-0123456789";
 const JPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDA==";
@@ -49,6 +51,7 @@ function model(fake: FakeGemini, options: Partial<GeminiModelOptions> = {}) {
     price: DEFAULT_PRICES["gemini-2.5-flash"],
     retryBaseMs: 10,
     retryMaxMs: 50,
+    log: silentLogger,
     ...options,
   });
 }
@@ -312,46 +315,175 @@ Deno.test("GeminiModel retries what is worth retrying", async (t) => {
   });
 });
 
-Deno.test("GeminiModel turns empty or blocked answers into the no_task_found fallback", async (t) => {
+/** A reply whose first candidate has `parts` and `finishReason`. */
+function candidateAnswer(parts: unknown[], finishReason = "STOP", usage?: FakeUsage): GeminiStep {
+  return {
+    json: {
+      candidates: [{ content: { role: "model", parts }, finishReason }],
+      ...(usage ? { usageMetadata: usage } : {}),
+    },
+  };
+}
+
+/** Replies that are no answer: protocol.md §3 makes them GEMINI_ERROR, not a decision. */
+const UNREADABLE: Array<[string, GeminiStep, string]> = [
+  [
+    "a 200 whose body is not JSON",
+    { text: "<html>oops</html>", headers: { "content-type": "application/json" } },
+    "body is not JSON",
+  ],
+  ["a 200 with JSON null", { text: "null", headers: { "content-type": "application/json" } }, ""],
+  [
+    "no candidates, no block reason",
+    { json: { usageMetadata: { promptTokenCount: 5 } } },
+    "no candidates",
+  ],
+  ["an empty candidates list", { json: { candidates: [] } }, "no candidates"],
+  ["an empty candidate that says STOP", candidateAnswer([]), "empty candidate"],
+  [
+    "finish reason MALFORMED_FUNCTION_CALL",
+    { json: { candidates: [{ finishReason: "MALFORMED_FUNCTION_CALL" }] } },
+    "MALFORMED_FUNCTION_CALL",
+  ],
+  [
+    "a function call without a name",
+    candidateAnswer([{ functionCall: { args: { context_summary: "s" } } }]),
+    "function call without a name",
+  ],
+  [
+    "function call arguments that are not an object",
+    candidateAnswer([{ functionCall: { name: "no_task_found", args: ["s", "a"] } }]),
+    "function call arguments are not an object",
+  ],
+];
+
+Deno.test("GeminiModel: a reply that cannot be read is GEMINI_ERROR after one retry", async (t) => {
+  for (const [name, step, reason] of UNREADABLE) {
+    await t.step(name, async () => {
+      await using fake = new FakeGemini([step, step, functionCallAnswer("no_task_found", {})]);
+      const lines: string[] = [];
+      const { terminal } = await analyze(fake, {
+        modelOptions: { log: createLogger({ level: "debug", sink: (line) => lines.push(line) }) },
+      });
+      const error = ServerError.parse(terminal);
+      assert.deepEqual([error.code, error.message, error.retryable, error.frame_id], [
+        "GEMINI_ERROR",
+        "Model returned an unreadable response",
+        true,
+        "f1",
+      ]);
+      assert.equal(fake.requests.length, 2, "retried once, not more");
+      const logged = lines.map((line) => JSON.parse(line));
+      assert.deepEqual(logged.map((l) => [l.msg, l.code, l.attempt]), [
+        ["model reply unreadable", "BAD_RESPONSE", 1],
+        ["model reply unreadable", "BAD_RESPONSE", 2],
+      ]);
+      if (reason) assert.equal(logged[0].reason, reason);
+    });
+  }
+});
+
+Deno.test("GeminiModel: a malformed reply then a good one → the good outcome, both billed", async () => {
+  await using fake = new FakeGemini([
+    {
+      json: {
+        candidates: [{ finishReason: "MALFORMED_FUNCTION_CALL" }],
+        usageMetadata: { promptTokenCount: 1000, candidatesTokenCount: 40 },
+      },
+    },
+    functionCallAnswer("reject_task", { reason: "Already tracked", context_summary: "dup" }, {
+      usage: { promptTokenCount: 1000, candidatesTokenCount: 10 },
+    }),
+  ]);
+  const { terminal } = await analyze(fake, { modelOptions: { log: silentLogger } });
+  const outcome = asOutcome(terminal);
+  assert.equal(outcome.outcome_kind, "reject_task");
+  assert.equal(fake.requests.length, 2);
+  // One model call as the loop counts them, with the tokens of both attempts.
+  assert.deepEqual(
+    [outcome.usage.model_calls, outcome.usage.input_tokens, outcome.usage.output_tokens],
+    [1, 2000, 50],
+  );
+  // The retry sends the same request again.
+  assert.deepEqual(fake.requests[1]!.body, fake.requests[0]!.body);
+});
+
+Deno.test("GeminiModel: an unreadable reply is not retried past the call's deadline", async () => {
+  const malformed: GeminiStep = {
+    json: { candidates: [{ finishReason: "MALFORMED_FUNCTION_CALL" }] },
+  };
+  await using fake = new FakeGemini([malformed, functionCallAnswer("no_task_found", {})]);
+  const started = performance.now();
+  const { terminal } = await analyze(fake, {
+    modelCallTimeoutMs: 1_000,
+    modelOptions: { log: silentLogger, retryBaseMs: 5_000, retryMaxMs: 5_000 },
+  });
+  assert.equal(ServerError.parse(terminal).message, "Model returned an unreadable response");
+  assert.equal(fake.requests.length, 1);
+  assert.ok(performance.now() - started < 900, "gave up at once instead of sleeping");
+});
+
+Deno.test("GeminiModel: a valid reply without a call stays no_task_found, saying why", async (t) => {
   const cases: Array<[string, GeminiStep, RegExp]> = [
-    [
-      "garbage body",
-      { text: "<html>oops</html>", headers: { "content-type": "application/json" } },
-      /unreadable response/,
-    ],
-    [
-      "no candidates",
-      { json: { candidates: [], usageMetadata: { promptTokenCount: 5 } } },
-      /no candidates/,
-    ],
     [
       "prompt blocked",
       { json: { promptFeedback: { blockReason: "SAFETY" } } },
       /prompt blocked: SAFETY/,
     ],
-    ["SAFETY finish", {
-      json: { candidates: [{ content: { role: "model", parts: [] }, finishReason: "SAFETY" }] },
-    }, /SAFETY/],
+    ["SAFETY finish", candidateAnswer([], "SAFETY"), /finish reason SAFETY/],
     ["RECITATION finish", { json: { candidates: [{ finishReason: "RECITATION" }] } }, /RECITATION/],
-    ["text only", {
-      json: {
-        candidates: [{
-          content: { role: "model", parts: [{ text: "Looks like a task!" }] },
-          finishReason: "STOP",
-        }],
-      },
-    }, /text only/],
+    ["text only", candidateAnswer([{ text: "Looks like a task!" }]), /text only/],
+    ["cut short by MAX_TOKENS", candidateAnswer([{ text: "Hmm" }], "MAX_TOKENS"), /MAX_TOKENS/],
   ];
   for (const [name, step, why] of cases) {
     await t.step(name, async () => {
-      await using fake = new FakeGemini([step]);
-      const { terminal } = await analyze(fake);
+      await using fake = new FakeGemini([step, functionCallAnswer("extract_task", { title: "x" })]);
+      const { terminal } = await analyze(fake, { modelOptions: { log: silentLogger } });
       const outcome = asOutcome(terminal);
       assert.equal(outcome.outcome_kind, "no_task_found");
+      assert.match(outcome.context_summary, /^No task analysis: the model did not call a function/);
       assert.match(outcome.context_summary, why);
       assert.equal(outcome.current_activity, "Slack");
+      assert.equal(fake.requests.length, 1, "a decision is not retried");
     });
   }
+});
+
+Deno.test("GeminiModel: a Deno permission error is PERMISSION, not a network error", async () => {
+  await using fake = new FakeGemini([functionCallAnswer("no_task_found", {})]);
+  const lines: string[] = [];
+  const denied = new Deno.errors.NotCapable(
+    'Requires sys access to "networkInterfaces", run again with the --allow-sys flag',
+  );
+  const { terminal } = await analyze(fake, {
+    modelOptions: {
+      apiKey: undefined,
+      vertex: {
+        project: "my-project",
+        location: "us-central1",
+        credentials: { getAccessToken: () => Promise.reject(denied) },
+      },
+      log: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
+    },
+  });
+  const error = ServerError.parse(terminal);
+  assert.deepEqual([error.code, error.message, error.retryable], [
+    "GEMINI_ERROR",
+    "Model credentials could not be obtained (permission denied)",
+    true,
+  ]);
+  assert.equal(fake.requests.length, 0, "nothing was sent");
+  assert.equal(lines.length, 1, "logged once: a permission error is not retried");
+  const line = JSON.parse(lines[0]!);
+  assert.deepEqual([line.level, line.msg, line.code, line.stage, line.error], [
+    "error",
+    "model call failed: permission denied",
+    "PERMISSION",
+    "credentials",
+    "NotCapable",
+  ]);
+  assert.match(line.detail, /--allow-sys/);
+  assert.doesNotMatch(lines[0]!, /network error/);
 });
 
 Deno.test("GeminiModel deadlines and cancellation", async (t) => {
