@@ -105,8 +105,22 @@ const SHAPES: Record<string, { about: string; build: (size: number) => string }>
     build: (n) => `{"type":"heartbeat"${" ".repeat(n - 20)}}`,
   },
   early_syntax_error: {
-    about: "frame_event broken at byte 40, then 16 MiB of [],[],… (known gap)",
+    about: "frame_event broken at byte 40, then 16 MiB of [],[],…",
     build: (n) => `{"type":"frame_event","ocr_text":"\\u00zz","x":[${repeat("[],", n - 60)}]}`,
+  },
+  screenshot_then_structure: {
+    about: "frame_event, a 13 MiB screenshot, then 3 MiB of [],[],… in an unknown field",
+    build: (n) => {
+      const image = "QUJD".repeat(Math.floor(13 * 1024 * 1024 / 4));
+      return `{"type":"frame_event","jpeg_base64":"${image}","x":[${
+        repeat("[],", n - image.length - 60)
+      }]}`;
+    },
+  },
+  late_string_error: {
+    about: "frame_event, a bad escape in a 300-char string, then 16 MiB of [],[],…",
+    build: (n) =>
+      `{"type":"frame_event","ocr_text":"\\x${"a".repeat(300)}","x":[${repeat("[],", n - 400)}]}`,
   },
   long_number: {
     about: "frame_event, a 16 M-digit number",

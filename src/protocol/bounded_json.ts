@@ -64,9 +64,24 @@ const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
+const SPACE = 32;
+const TAB = 9;
+const LF = 10;
+const CR = 13;
 
 /** Longest key read for path matching; longer keys match no cap. */
 const MAX_KEY_CHARS = 64;
+
+/** What the grammar allows next (JSON's, checked as the scan goes). */
+const enum Want {
+  Value,
+  ValueOrClose,
+  Key,
+  KeyOrClose,
+  Colon,
+  CommaOrClose,
+  End,
+}
 
 /** One open container of the scan. */
 interface Frame {
@@ -78,13 +93,18 @@ interface Frame {
   path: string;
   /** The key last read in this object (depth ≤ 2 only). */
   key: string;
-  /** In an object: whether the next string is a key. */
-  expectKey: boolean;
+  want: Want;
 }
 
-/** Parses `text`, cutting arrays to their caps; refuses too deep or too many values. */
+/**
+ * Parses `text`, cutting arrays to their caps; refuses too deep, too many values or filler.
+ * The grammar is checked as the scan goes, so broken JSON is refused about where `JSON.parse`
+ * would stop (a long string's contents are left to `JSON.parse`).
+ */
 export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | BoundedRefusal {
   const stack: Frame[] = [];
+  let top: Frame | undefined;
+  let rootWant = Want.Value;
   const cut: Record<string, number> = {};
   /** Kept text as slices, when anything was cut. */
   const pieces: string[] = [];
@@ -98,46 +118,60 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
     if (c === QUOTE) {
       const end = strings.end(i);
       if (end < 0) return notJson();
-      const top = stack[stack.length - 1];
-      if (top && !top.array && top.expectKey) {
+      const want = top ? top.want : rootWant;
+      if (top && (want === Want.Key || want === Want.KeyOrClose)) {
         if (stack.length <= 2) {
           top.key = end - i - 1 <= MAX_KEY_CHARS ? text.slice(i + 1, end) : "";
         }
-      } else if (++values > MAX_VALUES) return tooMany();
+        top.want = Want.Colon;
+      } else if (want === Want.Value || want === Want.ValueOrClose) {
+        if (++values > MAX_VALUES) return tooMany();
+        if (top) top.want = Want.CommaOrClose;
+        else rootWant = Want.End;
+      } else return notJson();
       i = end + 1;
       continue;
     }
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      const want = top ? top.want : rootWant;
+      if (want !== Want.Value && want !== Want.ValueOrClose) return notJson();
       if (++values > MAX_VALUES) return tooMany();
       if (stack.length >= MAX_DEPTH) {
         return { ok: false, message: `Message nests deeper than ${MAX_DEPTH} levels` };
       }
-      const parent = stack[stack.length - 1];
       let path = "";
-      if (parent === undefined) path = "";
-      else if (stack.length <= 2 && !parent.array && parent.key) {
-        path = parent.path ? `${parent.path}.${parent.key}` : parent.key;
+      if (top && stack.length <= 2 && !top.array && top.key) {
+        path = top.path ? `${top.path}.${top.key}` : top.key;
       }
       const array = c === OPEN_BRACKET;
-      stack.push({
+      top = {
         array,
         commas: 0,
         cap: array ? caps[path] ?? DEFAULT_ARRAY_CAP : 0,
         path,
         key: "",
-        expectKey: !array,
-      });
+        want: array ? Want.ValueOrClose : Want.KeyOrClose,
+      };
+      stack.push(top);
       i++;
       continue;
     }
     if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (!top || top.array !== (c === CLOSE_BRACKET)) return notJson();
+      const w = top.want;
+      if (w !== Want.CommaOrClose && w !== (top.array ? Want.ValueOrClose : Want.KeyOrClose)) {
+        return notJson();
+      }
       stack.pop();
+      top = stack[stack.length - 1];
+      if (top) top.want = Want.CommaOrClose;
+      else rootWant = Want.End;
       i++;
       continue;
     }
     if (c === COMMA) {
-      const top = stack[stack.length - 1];
-      if (top?.array && top.commas + 1 >= top.cap) {
+      if (!top || top.want !== Want.CommaOrClose) return notJson();
+      if (top.array && top.commas + 1 >= top.cap) {
         // The cap is reached: everything up to this array's closing bracket is cut.
         const close = skipToClose(text, strings, i + 1);
         if (close.end === -2) return tooMuchWhitespace();
@@ -149,26 +183,27 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
         i = close.end;
         continue;
       }
-      if (top) {
-        top.commas++;
-        if (!top.array) top.expectKey = true;
-      }
+      top.commas++;
+      top.want = top.array ? Want.Value : Want.Key;
       i++;
       continue;
     }
     if (c === COLON) {
-      const top = stack[stack.length - 1];
-      if (top) top.expectKey = false;
+      if (!top || top.want !== Want.Colon) return notJson();
+      top.want = Want.Value;
       i++;
       continue;
     }
-    if (c <= 32) {
+    if (c === SPACE || c === LF || c === CR || c === TAB) {
       if (++strings.whitespace > MAX_WHITESPACE) return tooMuchWhitespace();
       i++;
       continue;
     }
-    // A number, true, false or null: one value, walked to its end.
+    // A number, true, false or null: one value, walked to its end and checked.
+    const want = top ? top.want : rootWant;
+    if (want !== Want.Value && want !== Want.ValueOrClose) return notJson();
     if (++values > MAX_VALUES) return tooMany();
+    const start = i;
     const stop = Math.min(n, i + MAX_SCALAR_CHARS);
     i++;
     while (i < stop && isScalarChar(text.charCodeAt(i))) i++;
@@ -178,7 +213,11 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
         message: `Message has a number longer than ${MAX_SCALAR_CHARS} characters`,
       };
     }
+    if (!isScalar(text, start, i)) return notJson();
+    if (top) top.want = Want.CommaOrClose;
+    else rootWant = Want.End;
   }
+  if (top || rootWant !== Want.End) return notJson();
   let kept = text;
   if (pieces.length) {
     pieces.push(text.slice(keptFrom));
@@ -191,9 +230,41 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
   }
 }
 
+/** Whether `text[start, end)` is `true`, `false`, `null` or a JSON number. */
+function isScalar(text: string, start: number, end: number): boolean {
+  const c = text.charCodeAt(start);
+  if (c === 116) return end - start === 4 && text.startsWith("true", start);
+  if (c === 102) return end - start === 5 && text.startsWith("false", start);
+  if (c === 110) return end - start === 4 && text.startsWith("null", start);
+  let i = start;
+  if (text.charCodeAt(i) === 45) i++; // -
+  if (text.charCodeAt(i) === 48) i++; // a leading 0 stands alone
+  else if (isDigit(text.charCodeAt(i))) { while (isDigit(text.charCodeAt(i))) i++; }
+  else return false;
+  if (text.charCodeAt(i) === 46) { // .
+    i++;
+    if (!isDigit(text.charCodeAt(i))) return false;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 101 || e === 69) { // e E
+    i++;
+    const sign = text.charCodeAt(i);
+    if (sign === 43 || sign === 45) i++;
+    if (!isDigit(text.charCodeAt(i))) return false;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  return i === end;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
 function isScalarChar(c: number): boolean {
-  return !(c === COMMA || c === CLOSE_BRACKET || c === CLOSE_BRACE || c === COLON || c <= 32 ||
-    c === QUOTE || c === OPEN_BRACE || c === OPEN_BRACKET);
+  return !(c === COMMA || c === CLOSE_BRACKET || c === CLOSE_BRACE || c === COLON ||
+    c === SPACE || c === LF || c === CR || c === TAB || c === QUOTE || c === OPEN_BRACE ||
+    c === OPEN_BRACKET);
 }
 
 /**
@@ -210,7 +281,12 @@ class StringSkipper {
     this.#text = text;
   }
 
-  /** Index of the quote that closes the string opening at `start`, or -1. */
+  /**
+   * Index of the quote that closes the string opening at `start`, or -1 when there is none or
+   * the string is not valid JSON (a control character, an invalid escape). Short strings and
+   * the walked part of escape-dense ones are checked as they are read; a long string near the
+   * end of the text is left to `JSON.parse`.
+   */
   end(start: number): number {
     const text = this.#text;
     let from = start + 1;
@@ -221,18 +297,67 @@ class StringSkipper {
       if (q < 0) return -1;
       let b = q - 1;
       while (b > start && text.charCodeAt(b) === BACKSLASH) b--;
-      if ((q - 1 - b) % 2 === 0) return q;
+      if ((q - 1 - b) % 2 === 0) {
+        if (q - start - 1 <= CHECKED_STRING_CHARS) return checkString(text, start + 1, q) ? q : -1;
+        // A long string is checked natively only when much text follows it: then a bad one
+        // stops the scan early, as it would stop `JSON.parse`. A screenshot near the end of
+        // its message is not checked twice.
+        if (text.length - q <= UNCHECKED_TAIL_CHARS) return q;
+        return BAD_STRING.test(text.slice(start + 1, q)) ? -1 : q;
+      }
       from = q + 1;
     }
     // `from` follows an escaped quote, so it is outside any escape.
     const n = text.length;
     for (let i = from; i < n; i++) {
       const c = text.charCodeAt(i);
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) return i;
+      if (c === QUOTE) return i;
+      if (c < 32) return -1;
+      if (c === BACKSLASH) {
+        const skip = escapeLength(text, i);
+        if (skip === 0) return -1;
+        i += skip - 1;
+      }
     }
     return -1;
   }
+}
+
+/** Strings at most this long have their contents checked during the scan. */
+const CHECKED_STRING_CHARS = 256;
+/** A longer string is checked when more than this much text follows it. */
+const UNCHECKED_TAIL_CHARS = 1024 * 1024;
+/** A control character or an invalid escape. */
+const BAD_STRING = /[\x00-\x1f]|\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})/;
+
+/** Whether `text[from, to)` is valid inside a JSON string. */
+function checkString(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32) return false;
+    if (c === BACKSLASH) {
+      const skip = escapeLength(text, i);
+      if (skip === 0) return false;
+      i += skip - 1;
+    }
+  }
+  return true;
+}
+
+/** Length of the escape at `i` (a backslash): 2, 6 for `\uXXXX`, 0 when invalid. */
+function escapeLength(text: string, i: number): number {
+  const e = text.charCodeAt(i + 1);
+  // " \ / b f n r t
+  if (
+    e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 ||
+    e === 116
+  ) return 2;
+  if (e !== 117) return 0; // u
+  for (let k = 2; k < 6; k++) {
+    const h = text.charCodeAt(i + k);
+    if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return 0;
+  }
+  return 6;
 }
 
 /**

@@ -656,10 +656,30 @@ function payloadBytesOver(data: unknown, max: number): boolean {
   if (typeof data === "string") {
     if (data.length > max) return true;
     if (data.length * 3 <= max) return false;
-    return new TextEncoder().encode(data).byteLength > max;
+    return utf8BytesOver(data, max);
   }
   if (data instanceof ArrayBuffer) return data.byteLength > max;
   if (data instanceof Blob) return data.size > max;
   if (ArrayBuffer.isView(data)) return data.byteLength > max;
+  return false;
+}
+
+/** Characters encoded per step when counting UTF-8 bytes. */
+const COUNT_CHUNK = 256 * 1024;
+const encoder = new TextEncoder();
+let scratch: Uint8Array | undefined;
+
+/**
+ * Counts by encoding into one small reused buffer, a chunk at a time: a copy of the whole
+ * message would cost a large allocation per message. A surrogate pair split between chunks
+ * counts 2 bytes too many, which errs on the safe side.
+ */
+function utf8BytesOver(text: string, max: number): boolean {
+  scratch ??= new Uint8Array(COUNT_CHUNK * 3);
+  let bytes = 0;
+  for (let i = 0; i < text.length; i += COUNT_CHUNK) {
+    bytes += encoder.encodeInto(text.slice(i, i + COUNT_CHUNK), scratch).written;
+    if (bytes > max) return true;
+  }
   return false;
 }

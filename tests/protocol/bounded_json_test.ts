@@ -155,3 +155,73 @@ Deno.test("boundedParse() skips long and escape-dense strings exactly", () => {
     assert.deepEqual(parsed.value, { type: "frame_event", ocr_text: s, results: [1, 2] });
   }
 });
+
+Deno.test("boundedParse() accepts exactly what JSON.parse accepts (mutated texts)", () => {
+  const next = random(11);
+  const inserts = [
+    '"',
+    "\\",
+    "]",
+    "}",
+    "[",
+    "{",
+    ",",
+    ":",
+    " ",
+    "\t",
+    "\u0001",
+    "0",
+    "-",
+    "e",
+    ".",
+  ];
+  let refused = 0;
+  for (let i = 0; i < 5000; i++) {
+    const text = JSON.stringify(randomValue(next, 0));
+    const at = Math.floor(next() * (text.length + 1));
+    const kind = Math.floor(next() * 3);
+    const insert = inserts[Math.floor(next() * inserts.length)]!;
+    const mutated = kind === 0
+      ? text.slice(0, at) + text.slice(at + 1)
+      : kind === 1
+      ? text.slice(0, at) + insert + text.slice(at)
+      : text.slice(0, at) + insert + text.slice(at + 1);
+    let expected: unknown;
+    let valid = true;
+    try {
+      expected = JSON.parse(mutated);
+    } catch {
+      valid = false;
+    }
+    const parsed = boundedParse(mutated, {});
+    assert.equal(parsed.ok, valid, mutated);
+    if (parsed.ok) assert.deepEqual(parsed.value, expected, mutated);
+    else refused++;
+  }
+  assert.ok(refused > 1000, "most mutations break the JSON");
+});
+
+Deno.test("boundedParse() refuses broken JSON where it breaks, before the rest is walked", () => {
+  // With the grammar checked as it goes, the scan stops at the error: the refusal comes
+  // before the values budget (which the rest of the text would exceed) is reached.
+  // An object is never cut: without the grammar check this rest exceeds the values budget.
+  const members = Array.from({ length: MAX_VALUES + 10 }, (_, i) => `"k${i}":0`);
+  const rest = `{${members.join(",")}}`;
+  for (
+    const broken of [
+      '{"a" 1,',
+      '{"a":01,',
+      '{"a":"\\x",',
+      '{"a":tru,',
+      "[1 2,",
+      '{"a":"\u0001",',
+      `{"a":"${"a".repeat(1000)}\\x${"a".repeat(1000)}",`,
+      `{"a":"${"a".repeat(1000)}\u0001",`,
+    ]
+  ) {
+    assert.deepEqual(boundedParse(`${broken}"b":${rest}}`, {}), {
+      ok: false,
+      message: "Message is not valid JSON",
+    }, broken);
+  }
+});
