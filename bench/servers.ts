@@ -87,7 +87,16 @@ export async function startBare(fake: Fake, denoFlags: string[] = []): Promise<S
 }
 
 /** Variables passed through to our server; everything else comes from the bench. */
-const PASS_ENV = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "DENO_NO_UPDATE_CHECK"];
+const PASS_ENV = [
+  "HOME",
+  "PATH",
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "TMPDIR",
+  "DENO_NO_UPDATE_CHECK",
+  // To measure our server with its slowloris guard off (`HEADER_TIMEOUT_MS=0`).
+  "HEADER_TIMEOUT_MS",
+];
 
 /** The environment our server runs with in the benchmark. */
 export function ourEnv(port: number, fakeBase: string): Record<string, string> {

@@ -133,7 +133,7 @@ async function readHead(
   conn: Deno.Conn,
   options: HeadGuardOptions,
 ): Promise<Uint8Array | undefined> {
-  let buffer = new Uint8Array(4096);
+  let buffer = new Uint8Array(1024);
   let length = 0;
   let timedOut = false;
   const timer = setTimeout(() => {
