@@ -69,6 +69,7 @@ export function sessionLimits(config: Config): SessionLimits {
     maxMessageBytes: config.maxMessageBytes,
     maxPendingFrames: config.maxPendingFrames,
     maxPendingBytes: config.maxPendingBytes,
+    listCaps: config.listCaps,
     helloTimeoutMs: config.helloTimeoutMs,
   };
 }

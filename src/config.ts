@@ -42,6 +42,8 @@ export interface Config {
   maxPendingFrames: number;
   /** Bytes the frames waiting in one session's queue may hold in all. */
   maxPendingBytes: number;
+  /** Elements kept per list of a message; more are cut before they are parsed. */
+  listCaps: { activeTasks: number; pastTasks: number; goals: number; toolResults: number };
   maxSessions: number;
   maxSessionsPerUser: number;
   /** Frames per user per minute; 0 turns the budget off. */
@@ -182,6 +184,11 @@ const EnvSchema = z.object({
   MAX_MESSAGE_BYTES: intVar("MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
   MAX_PENDING_FRAMES: intVar("MAX_PENDING_FRAMES", 4, 1, 1000),
   MAX_PENDING_BYTES: intVar("MAX_PENDING_BYTES", 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  // Bounded so that a full context stays well inside the decoder's 200 000-value budget.
+  MAX_ACTIVE_TASKS: intVar("MAX_ACTIVE_TASKS", 1000, 1, 10_000),
+  MAX_PAST_TASKS: intVar("MAX_PAST_TASKS", 500, 1, 5_000),
+  MAX_GOALS: intVar("MAX_GOALS", 100, 1, 1_000),
+  MAX_TOOL_RESULTS: intVar("MAX_TOOL_RESULTS", 50, 1, 500),
   MAX_SESSIONS: intVar("MAX_SESSIONS", 10_000, 1, 1_000_000),
   MAX_SESSIONS_PER_USER: intVar("MAX_SESSIONS_PER_USER", 5, 1, 10_000),
   RATE_LIMIT_FRAMES_PER_MINUTE: intVar("RATE_LIMIT_FRAMES_PER_MINUTE", 120, 0, 1_000_000),
@@ -275,6 +282,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxPendingFrames: e.MAX_PENDING_FRAMES,
     maxPendingBytes: e.MAX_PENDING_BYTES,
+    listCaps: {
+      activeTasks: e.MAX_ACTIVE_TASKS,
+      pastTasks: e.MAX_PAST_TASKS,
+      goals: e.MAX_GOALS,
+      toolResults: e.MAX_TOOL_RESULTS,
+    },
     maxSessions: e.MAX_SESSIONS,
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     rateLimitFramesPerMinute: e.RATE_LIMIT_FRAMES_PER_MINUTE,

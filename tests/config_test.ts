@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.ts";
+import { DEFAULT_LIST_CAPS } from "../src/protocol/codec.ts";
 
 function refusal(env: Record<string, string>): string[] {
   try {
@@ -138,4 +139,21 @@ Deno.test("the README's configuration table names every variable loadConfig read
   const table = readme.split("## Configuration")[1]?.split("\n## ")[0] ?? "";
   const documented = new Set([...table.matchAll(/^\| `([A-Z_]+)`/gm)].map((m) => m[1]));
   assert.deepEqual([...CONFIG_VARIABLES].sort(), [...documented].sort());
+});
+
+Deno.test("loadConfig() reads the list caps; their defaults are the decoder's", () => {
+  assert.deepEqual(loadConfig({}).listCaps, DEFAULT_LIST_CAPS);
+  assert.deepEqual(
+    loadConfig({
+      MAX_ACTIVE_TASKS: "10",
+      MAX_PAST_TASKS: "5",
+      MAX_GOALS: "2",
+      MAX_TOOL_RESULTS: "3",
+    }).listCaps,
+    { activeTasks: 10, pastTasks: 5, goals: 2, toolResults: 3 },
+  );
+  assert.deepEqual(refusal({ MAX_ACTIVE_TASKS: "20000", MAX_TOOL_RESULTS: "0" }), [
+    "MAX_ACTIVE_TASKS must be an integer from 1 to 10000",
+    "MAX_TOOL_RESULTS must be an integer from 1 to 500",
+  ]);
 });
