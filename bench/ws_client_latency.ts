@@ -6,17 +6,23 @@
  * An echo server runs in its own process (`--serve`). For each size the client runs
  * strictly sequential round trips (send, wait for the answer, send the next) in three ways:
  * - `deno c→s`: Deno's `WebSocket` sends `size` bytes, the server answers 1 byte;
+ * - `deno c→s, padded`: as `deno c→s`, the message padded with trailing spaces to 64 KB
+ *   first (what the client library's `nagle_padding.ts` does), to check the workaround;
  * - `deno s→c`: Deno's `WebSocket` sends 1 byte, the server answers `size` bytes;
  * - `raw c→s`: the minimal client of `raw_ws.ts` (on `Deno.connect`, `setNoDelay(true)`,
  *   each frame, header, mask key and payload, in one write) sends `size` bytes;
  * - `raw c→s, Nagle on`: the same with `setNoDelay(false)`, to tell the two causes apart.
  *
  * Usage: `deno run --allow-net --allow-run --allow-read bench/ws_client_latency.ts
- * [--rounds 200] [--json]`.
+ * [--rounds 200] [--host 127.0.0.1] [--url ws://…] [--sizes 512,2048,…] [--json]`. `--host` is
+ * the address the echo server listens on and the client dials (default loopback); `--url`
+ * dials an echo server started apart (`--serve --host …`), e.g. in another network namespace
+ * behind a veth pair, to measure a path with a real MTU.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { PAD_TO_BYTES } from "../src/client/nagle_padding.ts";
 import { RawWebSocket } from "./raw_ws.ts";
 import { percentile } from "./stats.ts";
 
@@ -26,8 +32,9 @@ export const WS_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] as co
 /** Latency of one way of sending, per size. */
 export interface WsLatencyRow {
   bytes: number;
-  mode: "deno c→s" | "deno s→c" | "raw c→s" | "raw c→s, Nagle on";
+  mode: "deno c→s" | "deno c→s, padded" | "deno s→c" | "raw c→s" | "raw c→s, Nagle on";
   p50Ms: number;
+  p95Ms: number;
   p99Ms: number;
   meanMs: number;
   /** Round trips slower than 30 ms (the stall the issue describes is ~40 ms). */
@@ -36,8 +43,8 @@ export interface WsLatencyRow {
 }
 
 /** Echo server: a message "a…" is answered with "k"; "r<n>" is answered with n bytes. */
-function serve(): void {
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+function serve(hostname: string): void {
+  const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, (req) => {
     const { socket, response } = Deno.upgradeWebSocket(req);
     socket.onmessage = (event) => {
       const text = String(event.data);
@@ -102,6 +109,7 @@ function row(bytes: number, mode: WsLatencyRow["mode"], times: number[]): WsLate
     bytes,
     mode,
     p50Ms: percentile(sorted, 50),
+    p95Ms: percentile(sorted, 95),
     p99Ms: percentile(sorted, 99),
     meanMs: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
     stalls: times.filter((t) => t > 30).length,
@@ -109,14 +117,31 @@ function row(bytes: number, mode: WsLatencyRow["mode"], times: number[]): WsLate
   };
 }
 
-/** Starts the echo server process, measures every size and way, stops the server. */
-export async function measureWsClientLatency(rounds = 200): Promise<WsLatencyRow[]> {
+/** Options of {@link measureWsClientLatency}. */
+export interface WsLatencyOptions {
+  /** Address the echo server listens on and the client dials; default loopback. */
+  host?: string;
+  /** An echo server already running (`--serve`), e.g. in another network namespace. */
+  url?: string;
+  /** Message sizes, bytes; default {@link WS_SIZES}. */
+  sizes?: readonly number[];
+}
+
+/** Measures every size and way against an echo server (started and stopped here by default). */
+export async function measureWsClientLatency(
+  rounds = 200,
+  options: WsLatencyOptions = {},
+): Promise<WsLatencyRow[]> {
+  if (options.url) return await measureAgainst(options.url, rounds, options.sizes ?? WS_SIZES);
+  const host = options.host ?? "127.0.0.1";
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net",
       import.meta.filename ?? new URL(import.meta.url).pathname,
       "--serve",
+      "--host",
+      host,
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -131,19 +156,8 @@ export async function measureWsClientLatency(rounds = 200): Promise<WsLatencyRow
     }
     reader.releaseLock();
     const port = JSON.parse(text.split("\n")[0]!).port as number;
-    const url = `ws://127.0.0.1:${port}/`;
-    const warmup = Math.min(20, rounds);
-    const rows: WsLatencyRow[] = [];
-    for (const bytes of WS_SIZES) {
-      const payload = "a" + "x".repeat(bytes - 1);
-      rows.push(row(bytes, "deno c→s", await denoRounds(url, () => payload, rounds, warmup)));
-      rows.push(row(bytes, "deno s→c", await denoRounds(url, () => `r${bytes}`, rounds, warmup)));
-      rows.push(
-        row(bytes, "raw c→s", await rawRounds(url, payload, rounds, warmup, true)),
-        row(bytes, "raw c→s, Nagle on", await rawRounds(url, payload, rounds, warmup, false)),
-      );
-    }
-    return rows;
+    const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+    return await measureAgainst(url, rounds, options.sizes ?? WS_SIZES);
   } finally {
     try {
       child.kill("SIGTERM");
@@ -155,18 +169,41 @@ export async function measureWsClientLatency(rounds = 200): Promise<WsLatencyRow
   }
 }
 
+async function measureAgainst(
+  url: string,
+  rounds: number,
+  sizes: readonly number[],
+): Promise<WsLatencyRow[]> {
+  const warmup = Math.min(20, rounds);
+  const rows: WsLatencyRow[] = [];
+  for (const bytes of sizes) {
+    const payload = "a" + "x".repeat(bytes - 1);
+    const padded = payload + " ".repeat(Math.max(0, PAD_TO_BYTES - bytes));
+    rows.push(row(bytes, "deno c→s", await denoRounds(url, () => payload, rounds, warmup)));
+    rows.push(
+      row(bytes, "deno c→s, padded", await denoRounds(url, () => padded, rounds, warmup)),
+    );
+    rows.push(row(bytes, "deno s→c", await denoRounds(url, () => `r${bytes}`, rounds, warmup)));
+    rows.push(
+      row(bytes, "raw c→s", await rawRounds(url, payload, rounds, warmup, true)),
+      row(bytes, "raw c→s, Nagle on", await rawRounds(url, payload, rounds, warmup, false)),
+    );
+  }
+  return rows;
+}
+
 /** The rows as a Markdown table. */
 export function wsLatencyTable(rows: WsLatencyRow[]): string {
   const lines = [
-    "| message | way | p50 ms | p99 ms | mean ms | rounds > 30 ms |",
-    "| --: | --- | --: | --: | --: | --: |",
+    "| message | way | p50 ms | p95 ms | p99 ms | mean ms | rounds > 30 ms |",
+    "| --: | --- | --: | --: | --: | --: | --: |",
   ];
   for (const r of rows) {
-    const size = r.bytes >= 1024 ? `${r.bytes / 1024} KB` : `${r.bytes} B`;
+    const size = r.bytes >= 1024 && r.bytes % 1024 === 0 ? `${r.bytes / 1024} KB` : `${r.bytes} B`;
     lines.push(
-      `| ${size} | ${r.mode} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${
-        r.meanMs.toFixed(2)
-      } | ${r.stalls}/${r.rounds} |`,
+      `| ${size} | ${r.mode} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${
+        r.p99Ms.toFixed(2)
+      } | ${r.meanMs.toFixed(2)} | ${r.stalls}/${r.rounds} |`,
     );
   }
   return lines.join("\n");
@@ -178,12 +215,20 @@ if (import.meta.main) {
     options: {
       serve: { type: "boolean", default: false },
       rounds: { type: "string", default: "200" },
+      host: { type: "string", default: "127.0.0.1" },
+      url: { type: "string" },
+      sizes: { type: "string" },
       json: { type: "boolean", default: false },
     },
   });
-  if (values.serve) serve();
+  if (values.serve) serve(values.host);
   else {
-    const rows = await measureWsClientLatency(Number(values.rounds));
+    const sizes = values.sizes?.split(",").map(Number) ?? WS_SIZES;
+    const rows = await measureWsClientLatency(Number(values.rounds), {
+      host: values.host,
+      sizes,
+      ...(values.url ? { url: values.url } : {}),
+    });
     console.log(values.json ? JSON.stringify(rows) : wsLatencyTable(rows));
   }
 }

@@ -21,6 +21,11 @@
  *   frame in flight at the drop rejects with `ClientError` code `DISCONNECTED`, queued frames
  *   wait for the new session. A v1.1 `go_away` lets the running frame finish, then the client
  *   reconnects after `reconnect_after_ms`.
+ * - **Deadlines.** Nothing waits forever. Each connect attempt (token, TCP, upgrade,
+ *   `session_ready`) has `handshakeTimeoutMs`; each frame has `timeoutMs` (default 60 s, as
+ *   the Omi desktop app), counted from the call, queueing included. A frame sent and not
+ *   answered by then means the session is stuck (the server answers within 45 s): the frame
+ *   rejects with `TIMEOUT` and the client replaces the socket, as Omi does.
  *
  * @module
  */
@@ -43,10 +48,11 @@ import {
   type CloseInfo,
   Connection,
   describeUrl,
+  timerDelay,
   type WebSocketConstructor,
 } from "./connection.ts";
 import { abortError, ClientError } from "./errors.ts";
-import { runtimeIsDeno } from "./nagle_padding.ts";
+import { shouldPadMessages } from "./nagle_padding.ts";
 
 /** The terminal message of a frame: its outcome or the server's error for it. */
 export type FrameTerminal = AnalysisOutcome | ServerError;
@@ -71,6 +77,12 @@ export interface FrameOptions {
   onToolCall?: ToolCallHandler;
   /** Aborts the call: a queued frame is never sent; a sent one stops being waited for. */
   signal?: AbortSignal;
+  /**
+   * Longest wait for the terminal, from this call (queueing included); then the call rejects
+   * with `TIMEOUT`, and a frame already sent makes the client reconnect. Default: the client's
+   * `frameTimeoutMs`.
+   */
+  timeoutMs?: number;
 }
 
 /** What happened to the connection, for logs and tests; never carries user content. */
@@ -104,17 +116,31 @@ export interface ProactiveClientOptions {
   signal?: AbortSignal;
   /** Reconnect pacing after a drop, or `false` to fail instead. */
   reconnect?: ReconnectOptions | false;
-  /** How long to wait for `session_ready` after opening. Default 15 000 (protocol.md §4). */
+  /**
+   * Deadline of one connect attempt, from the token refresh through TCP, TLS and the upgrade
+   * to `session_ready`; past it the attempt fails with `HANDSHAKE_TIMEOUT` (and a reconnect
+   * attempt counts as failed). Default 15 000 (protocol.md §4).
+   */
   handshakeTimeoutMs?: number;
+  /** Default `timeoutMs` of {@link ProactiveClient.analyzeFrame}; default 60 000. */
+  frameTimeoutMs?: number;
   /** Frames that may wait behind the one in flight; beyond, the oldest gives way. Default 16. */
   maxPendingFrames?: number;
   /** WebSocket constructor; default `globalThis.WebSocket`. */
   WebSocket?: WebSocketConstructor;
   /**
-   * Pad 1–64 KB messages with trailing spaces so Deno's WebSocket client does not stall
-   * ~40 ms on each (see `nagle_padding.ts`). Default: on in Deno, off elsewhere.
+   * Pad 1–64 KB messages with trailing spaces to 64 KB so Deno's WebSocket client does not
+   * stall ~44 ms on each (see `nagle_padding.ts`). Default: on in Deno when the URL's host is
+   * loopback (127.0.0.0/8, ::1, localhost), off elsewhere, where it would cost up to 64× the
+   * bytes. Never past `maxMessageBytes`.
    */
   padMessages?: boolean;
+  /**
+   * The largest message the server accepts (its `MAX_MESSAGE_BYTES`); padding never makes a
+   * message larger. Default 16 MiB, the server's default. A smaller `max_message_bytes` in
+   * `session_ready` wins.
+   */
+  maxMessageBytes?: number;
   /** Connection events (connects, drops, ignored messages). */
   onEvent?: (event: ClientEvent) => void;
   /** Source of randomness for jitter, `[0, 1)`; injectable for tests. */
@@ -129,6 +155,8 @@ interface PendingFrame {
   /** Sent, then abandoned by the caller: its terminal is still owed and will be dropped. */
   orphaned: boolean;
   settle(result: { ok: true; value: FrameTerminal } | { ok: false; error: unknown }): void;
+  /** The frame has left the client (terminal, drop, failure): stops its deadline. */
+  done(): void;
 }
 
 interface PendingTool {
@@ -139,7 +167,12 @@ interface PendingTool {
 /** Abort reason of a tool call whose frame the caller gave up on: the server is told. */
 class FrameAbandoned extends Error {}
 
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+/** Default {@link ProactiveClientOptions.handshakeTimeoutMs}: protocol.md §4's 15 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+/** Default frame deadline: the Omi desktop app's 60 s, above the server's 45 s analysis cap. */
+export const DEFAULT_FRAME_TIMEOUT_MS = 60_000;
+/** Default {@link ProactiveClientOptions.maxMessageBytes}: the server's default, 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES = 16;
 /** Longest tool error text we send back. */
 const MAX_TOOL_ERROR_CHARS = 500;
@@ -187,7 +220,7 @@ export class ProactiveClient implements AsyncDisposable {
       ? false
       : { ...DEFAULT_RECONNECT, ...options.reconnect };
     this.#WebSocket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor);
-    this.#pad = options.padMessages ?? runtimeIsDeno();
+    this.#pad = shouldPadMessages(url, options.padMessages);
     this.#random = options.random ?? Math.random;
     this.#context = options.context ?? {};
     this.#contextVersion = options.contextVersion ?? "0";
@@ -228,7 +261,8 @@ export class ProactiveClient implements AsyncDisposable {
    * Sends a frame and resolves with its terminal message: an `analysis_outcome`, or the
    * server's `server_error` for it (passed through, including non-retryable ones). Rejects
    * with a {@link ClientError} when the frame cannot be answered: `DISCONNECTED`, `CLOSED`,
-   * `ABORTED`/`TIMEOUT` (its signal), `FRAME_DROPPED`, `INVALID_FRAME`, `RECONNECT_FAILED`.
+   * `ABORTED` (its signal), `TIMEOUT` (its deadline or signal), `FRAME_DROPPED`,
+   * `INVALID_FRAME`, `RECONNECT_FAILED`.
    */
   analyzeFrame(fields: FrameFields, options: FrameOptions = {}): Promise<FrameTerminal> {
     if (this.#closed) {
@@ -246,6 +280,8 @@ export class ProactiveClient implements AsyncDisposable {
         new ClientError("INVALID_FRAME", `Cannot send the frame: "${path}" is invalid`),
       );
     }
+    const timeoutMs = options.timeoutMs ?? this.#options.frameTimeoutMs ??
+      DEFAULT_FRAME_TIMEOUT_MS;
     return new Promise<FrameTerminal>((resolve, reject) => {
       const frame: PendingFrame = {
         fields: { ...fields, frame_number: fields.frame_number ?? ++this.#frameNumber },
@@ -259,11 +295,20 @@ export class ProactiveClient implements AsyncDisposable {
           if (result.ok) resolve(result.value);
           else reject(result.error);
         },
+        done: () => clearTimeout(deadline),
       };
       const onAbort = () => this.#abandon(frame, abortError(signal!, "The frame"));
       signal?.addEventListener("abort", onAbort, { once: true });
+      // Kept after an abort of a sent frame: its terminal is still owed, and if it never
+      // comes the session is stuck.
+      const deadline = setTimeout(
+        () => this.#onFrameTimeout(frame, timeoutMs),
+        timerDelay(timeoutMs),
+      );
       if (this.#queue.length >= (this.#options.maxPendingFrames ?? DEFAULT_MAX_PENDING_FRAMES)) {
-        this.#queue.shift()?.settle({
+        const dropped = this.#queue.shift();
+        dropped?.done();
+        dropped?.settle({
           ok: false,
           error: new ClientError(
             "FRAME_DROPPED",
@@ -324,10 +369,13 @@ export class ProactiveClient implements AsyncDisposable {
     };
     if (this.#options.appVersion !== undefined) hello.app_version = this.#options.appVersion;
     if (this.#options.osVersion !== undefined) hello.os_version = this.#options.osVersion;
+    const timeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const started = performance.now();
     const source = this.#options.token;
-    // A token refresh that hangs must not hold connect() or close() past their signal.
+    // A token refresh that hangs must not hold connect(), a reconnect or close(): it runs
+    // under the attempt's deadline and the client's life.
     const token = typeof source === "function"
-      ? await abortable(Promise.resolve().then(source), this.#life.signal)
+      ? await this.#withinDeadline(Promise.resolve().then(source), timeoutMs)
       : source;
     if (this.#closed) throw new ClientError("CLOSED", "The client was closed");
     const connection = await Connection.open({
@@ -335,9 +383,11 @@ export class ProactiveClient implements AsyncDisposable {
       ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
       WebSocket: this.#WebSocket,
       hello,
-      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeoutMs: timeoutMs,
+      elapsedMs: performance.now() - started,
       signal: this.#life.signal,
       pad: this.#pad,
+      maxMessageBytes: this.#options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       onMessage: (message, from) => this.#onMessage(message, from),
       onIgnored: (reason) => this.#emit({ kind: "ignored", reason }),
       onClose: (from, info) => this.#onClose(from, info),
@@ -356,6 +406,32 @@ export class ProactiveClient implements AsyncDisposable {
       protocolVersion: connection.ready.protocol_version,
     });
     this.#pump();
+  }
+
+  /** `promise`, unless the client closes or `ms` pass first (then HANDSHAKE_TIMEOUT). */
+  async #withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new ClientError(
+            "HANDSHAKE_TIMEOUT",
+            `Cannot connect to ${describeUrl(this.#url)}: the token function did not return ` +
+              `within ${ms} ms`,
+          ),
+        ),
+      timerDelay(ms),
+    );
+    const life = this.#life.signal;
+    const onClose = () => deadline.abort(life.reason);
+    life.addEventListener("abort", onClose, { once: true });
+    if (life.aborted) onClose();
+    try {
+      return await abortable(promise, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+      life.removeEventListener("abort", onClose);
+    }
   }
 
   /** Sends the next queued frame when the socket is free. */
@@ -428,6 +504,7 @@ export class ProactiveClient implements AsyncDisposable {
       return this.#emit({ kind: "ignored", reason: `${message.type} with no frame in flight` });
     }
     this.#inFlight = undefined;
+    frame.done();
     this.#abortTools(frame, new DOMException("The frame has ended", "AbortError"));
     frame.settle({ ok: true, value: message });
     if (this.#goAway) void from.close(1000, "go_away");
@@ -489,11 +566,26 @@ export class ProactiveClient implements AsyncDisposable {
     if (from === this.#connection) from.send(reply);
   }
 
-  /** The caller gave up on `frame` (its signal aborted). */
+  /**
+   * `frame`'s deadline passed. Queued, it just leaves the queue. Sent (or sent and then
+   * aborted), the server owes its terminal and has not sent it within the deadline, which it
+   * promises never to exceed: the session is stuck, and its socket is replaced.
+   */
+  #onFrameTimeout(frame: PendingFrame, timeoutMs: number): void {
+    const error = new ClientError("TIMEOUT", `The frame got no answer within ${timeoutMs} ms`);
+    if (frame !== this.#inFlight) return this.#abandon(frame, error);
+    frame.settle({ ok: false, error });
+    const connection = this.#connection;
+    if (connection) void connection.close(1000, "frame timed out");
+  }
+
+  /** The caller gave up on `frame` (its signal aborted or its deadline passed). */
   #abandon(frame: PendingFrame, error: ClientError): void {
     const index = this.#queue.indexOf(frame);
-    if (index >= 0) this.#queue.splice(index, 1);
-    else if (frame === this.#inFlight) {
+    if (index >= 0) {
+      this.#queue.splice(index, 1);
+      frame.done();
+    } else if (frame === this.#inFlight) {
       // Its terminal is still owed by the server and must be consumed in order.
       frame.orphaned = true;
       this.#abortTools(frame, new FrameAbandoned("The caller aborted the frame"));
@@ -514,6 +606,7 @@ export class ProactiveClient implements AsyncDisposable {
     this.#abortTools(undefined, new DOMException("The socket closed", "AbortError"));
     const frame = this.#inFlight;
     this.#inFlight = undefined;
+    frame?.done();
     frame?.settle({
       ok: false,
       error: new ClientError(
@@ -596,7 +689,10 @@ export class ProactiveClient implements AsyncDisposable {
     this.#abortTools(undefined, error);
     const frames = [...(this.#inFlight ? [this.#inFlight] : []), ...this.#queue.splice(0)];
     this.#inFlight = undefined;
-    for (const frame of frames) frame.settle({ ok: false, error });
+    for (const frame of frames) {
+      frame.done();
+      frame.settle({ ok: false, error });
+    }
   }
 
   #emit(event: ClientEvent): void {

@@ -3,6 +3,9 @@
  * `session_ready` to close. Reconnecting, frames and tool calls live in `client.ts`; this file
  * knows one socket only.
  *
+ * Every phase of the open (TCP, TLS, the HTTP upgrade, `session_ready`) runs under one
+ * deadline, `handshakeTimeoutMs`, so a server that accepts and never answers cannot hold it.
+ *
  * Every server message is validated with the protocol's `ServerMessage` schema before anyone
  * sees it; a message that is not JSON or not on the schema is reported through `onIgnored`
  * and otherwise dropped, so a newer server cannot crash an older client.
@@ -42,11 +45,19 @@ export interface ConnectionOptions {
   WebSocket: WebSocketConstructor;
   /** Sent as soon as the socket opens. */
   hello: ClientHello;
+  /** Deadline of the attempt; past it the open fails with HANDSHAKE_TIMEOUT. */
   handshakeTimeoutMs: number;
+  /** Part of the deadline the caller already spent (the token refresh); default 0. */
+  elapsedMs?: number;
   /** Aborts the open; ignored once the session is ready. */
   signal: AbortSignal;
   /** Pad messages that would stall Deno's client (see `nagle_padding.ts`). */
   pad: boolean;
+  /**
+   * The largest message the server accepts, as far as the client knows; padding never goes
+   * past it, nor past a `max_message_bytes` the server announces in `session_ready`.
+   */
+  maxMessageBytes: number;
   /** Every valid message after `session_ready`. */
   onMessage(message: ServerMessage, connection: Connection): void;
   /** A message that was dropped, and why (never its content). */
@@ -57,6 +68,13 @@ export interface ConnectionOptions {
 
 /** Longest wait for the close handshake before a socket is given up on. */
 const CLOSE_WAIT_MS = 2_000;
+/** Longest delay a timer can take (2^31 − 1 ms, ~24.8 days); larger ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `ms` as a timer delay: at least 0, at most {@link MAX_TIMER_MS} (also for `Infinity`). */
+export function timerDelay(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(MAX_TIMER_MS, Math.max(0, ms)) : MAX_TIMER_MS;
+}
 
 /** The URL without query or credentials, for messages. */
 export function describeUrl(url: string): string {
@@ -72,21 +90,28 @@ export function describeUrl(url: string): string {
 export class Connection {
   /** The server's `session_ready`. */
   readonly ready: SessionReady;
-  /** Settles once the socket has closed. */
+  /** Settles once the socket has closed (or was given up on, see {@link close}). */
   readonly closed: Promise<CloseInfo>;
+  /** Messages are padded only up to this size (the smaller of the option and the server's). */
+  readonly maxMessageBytes: number;
   #socket: WebSocket;
   #pad: boolean;
+  #finish: (info: CloseInfo) => void;
 
   private constructor(
     socket: WebSocket,
     ready: SessionReady,
     closed: Promise<CloseInfo>,
+    finish: (info: CloseInfo) => void,
     pad: boolean,
+    maxMessageBytes: number,
   ) {
     this.#socket = socket;
     this.ready = ready;
     this.closed = closed;
+    this.#finish = finish;
     this.#pad = pad;
+    this.maxMessageBytes = maxMessageBytes;
   }
 
   /** Opens a socket, says hello and waits for `session_ready`. */
@@ -116,13 +141,37 @@ export class Connection {
     return new Promise<Connection>((resolve, reject) => {
       let connection: Connection | undefined;
       let failure: unknown;
+      let opened = false;
       let errorDetail = "";
-      let handshakeTimer: ReturnType<typeof setTimeout> | undefined;
       let closeTimer: ReturnType<typeof setTimeout> | undefined;
       let resolveClosed!: (info: CloseInfo) => void;
       const closed = new Promise<CloseInfo>((r) => (resolveClosed = r));
+      let finished = false;
+      /** The socket is over, by its close event or given up on: tells the owner once. */
+      const finish = (info: CloseInfo) => {
+        if (finished) return;
+        finished = true;
+        resolveClosed(info);
+        if (connection) options.onClose(connection, info);
+      };
 
-      const send = (text: string) => socket.send(options.pad ? padJson(text) : text);
+      const send = (text: string) =>
+        socket.send(options.pad ? padJson(text, options.maxMessageBytes) : text);
+      // One deadline from dialling to session_ready: a listener that accepts and never
+      // answers the upgrade must not hold the open any more than a silent server does.
+      const ms = options.handshakeTimeoutMs;
+      const handshakeTimer = setTimeout(
+        () =>
+          fail(
+            new ClientError(
+              "HANDSHAKE_TIMEOUT",
+              opened
+                ? `No session_ready from ${where} within ${ms} ms`
+                : `Cannot connect to ${where}: the WebSocket did not open within ${ms} ms`,
+            ),
+          ),
+        timerDelay(Math.max(1, ms - (options.elapsedMs ?? 0))),
+      );
       const settle = () => {
         clearTimeout(handshakeTimer);
         options.signal.removeEventListener("abort", onAbort);
@@ -142,22 +191,13 @@ export class Connection {
       const onAbort = () => fail(options.signal.reason);
 
       socket.addEventListener("open", () => {
+        opened = true;
         if (failure !== undefined) return;
         try {
           send(JSON.stringify(options.hello));
         } catch (err) {
           return fail(new ClientError("CONNECT_FAILED", `Cannot greet ${where}`, { cause: err }));
         }
-        handshakeTimer = setTimeout(
-          () =>
-            fail(
-              new ClientError(
-                "HANDSHAKE_TIMEOUT",
-                `No session_ready from ${where} within ${options.handshakeTimeoutMs} ms`,
-              ),
-            ),
-          options.handshakeTimeoutMs,
-        );
       });
       socket.addEventListener("error", (event) => {
         // Deno and Node put the cause in `message`; browsers say nothing.
@@ -173,15 +213,23 @@ export class Connection {
           return options.onIgnored(`"${message.type}" before session_ready`);
         }
         settle();
-        connection = new Connection(socket, message, closed, options.pad);
+        const announced = announcedLimit(event.data);
+        connection = new Connection(
+          socket,
+          message,
+          closed,
+          finish,
+          options.pad,
+          Math.min(options.maxMessageBytes, announced ?? Infinity),
+        );
         resolve(connection);
       });
       socket.addEventListener("close", (event) => {
         const info = { code: event.code, reason: event.reason };
         clearTimeout(closeTimer);
         settle();
-        resolveClosed(info);
-        if (connection) return options.onClose(connection, info);
+        finish(info);
+        if (connection) return;
         if (failure !== undefined) return reject(failure);
         const detail = connectFailure(errorDetail, info);
         reject(new ClientError("CONNECT_FAILED", `Cannot connect to ${where}: ${detail}`));
@@ -200,14 +248,19 @@ export class Connection {
     if (!this.open) return false;
     const text = JSON.stringify(message);
     try {
-      this.#socket.send(this.#pad ? padJson(text) : text);
+      this.#socket.send(this.#pad ? padJson(text, this.maxMessageBytes) : text);
       return true;
     } catch {
       return false;
     }
   }
 
-  /** Closes the socket and waits (boundedly) until it has closed. */
+  /**
+   * Closes the socket and waits (boundedly) until it has closed. A peer that never completes
+   * the close handshake (a dead link) is given up on: `closed` settles and `onClose` runs
+   * with 1006, so the owner can reconnect instead of waiting for a close event that may
+   * never come.
+   */
   async close(code = 1000, reason = ""): Promise<void> {
     try {
       this.#socket.close(code, reason);
@@ -215,11 +268,12 @@ export class Connection {
       // Already closing.
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.closed,
-      new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+    const gaveUp = await Promise.race([
+      this.closed.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), CLOSE_WAIT_MS))),
     ]);
     clearTimeout(timer);
+    if (gaveUp) this.#finish({ code: 1006, reason: "the close handshake timed out" });
   }
 }
 
@@ -238,6 +292,16 @@ function parseServerMessage(data: unknown): ServerMessage | string {
   return typeof type === "string"
     ? `off-schema "${type.slice(0, 40)}" message`
     : "message without a type";
+}
+
+/** A positive integer `max_message_bytes` in a `session_ready` text, if the server sent one. */
+function announcedLimit(data: unknown): number | undefined {
+  try {
+    const value = (JSON.parse(String(data)) as { max_message_bytes?: unknown }).max_message_bytes;
+    return Number.isSafeInteger(value) && (value as number) > 0 ? value as number : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why an open failed, in a few words (no headers, no tokens). */

@@ -8,7 +8,10 @@
 export type ClientErrorCode =
   /** The WebSocket could not be opened (refused, DNS, TLS, HTTP 401/503 on the upgrade). */
   | "CONNECT_FAILED"
-  /** The socket opened but no `session_ready` came in time. */
+  /**
+   * No `session_ready` within `handshakeTimeoutMs` of starting to connect: the token function
+   * did not return, the WebSocket did not open, or the server did not answer `client_hello`.
+   */
   | "HANDSHAKE_TIMEOUT"
   /** The socket dropped while this frame was in flight; its outcome is lost. */
   | "DISCONNECTED"
@@ -18,7 +21,7 @@ export type ClientErrorCode =
   | "CLOSED"
   /** The caller's signal aborted the call. */
   | "ABORTED"
-  /** The caller's signal timed out (`AbortSignal.timeout`). */
+  /** The frame's deadline passed (`timeoutMs`), or the caller's `AbortSignal.timeout` did. */
   | "TIMEOUT"
   /** The frame waited behind too many newer frames and gave way to them. */
   | "FRAME_DROPPED"

@@ -328,6 +328,7 @@ const CHECKED_STRING_CHARS = 256;
 /** A longer string is checked when more than this much text follows it. */
 const UNCHECKED_TAIL_CHARS = 1024 * 1024;
 /** A control character or an invalid escape. */
+// deno-lint-ignore no-control-regex -- control characters are exactly what JSON strings forbid
 const BAD_STRING = /[\x00-\x1f]|\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})/;
 
 /** Whether `text[from, to)` is valid inside a JSON string. */

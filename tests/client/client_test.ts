@@ -8,6 +8,7 @@ import type { Authenticator, AuthResult } from "../../src/auth/authenticator.ts"
 import { ProactiveClient } from "../../src/client/client.ts";
 import { ClientError } from "../../src/client/errors.ts";
 import type { ToolResultItem } from "../../src/protocol/messages.ts";
+import { OfflineModel } from "../../src/models/offline.ts";
 import { call, delay, ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
@@ -251,6 +252,33 @@ Deno.test("ProactiveClient.analyzeFrame()", async (t) => {
     );
     assert.equal(model.calls.length, 0);
   });
+});
+
+Deno.test("ProactiveClient and a server with MAX_MESSAGE_BYTES=32768", async (t) => {
+  const line = "Please review the attached budget before Friday and reply to this thread. ";
+  await t.step(
+    "ordinary 2–30 KB frames get outcomes, not a 1009 close, given maxMessageBytes",
+    async () => {
+      await using server = startTestServer({
+        model: new OfflineModel(),
+        limits: { maxMessageBytes: 32_768 },
+      });
+      const events: string[] = [];
+      await using client = await ProactiveClient.connect({
+        url: server.wsUrl,
+        maxMessageBytes: 32_768,
+        reconnect: false,
+        onEvent: (event) => events.push(event.kind),
+      });
+      for (const size of [2_000, 8_000, 16_000, 30_000]) {
+        const ocr = line.repeat(Math.ceil(size / line.length)).slice(0, size);
+        const outcome = await client.analyzeFrame({ app_name: "Mail", ocr_text: ocr });
+        assert.equal(outcome.type, "analysis_outcome", `${size}: ${JSON.stringify(outcome)}`);
+      }
+      assert.equal(client.connected, true);
+      assert.deepEqual(events, ["connected"]);
+    },
+  );
 });
 
 Deno.test("ProactiveClient.analyzeFrame() with a signal", async (t) => {

@@ -307,21 +307,88 @@ Deno.test("ProactiveClient queues frames", async (t) => {
   });
 });
 
-Deno.test("ProactiveClient pads 1–64 KB messages in Deno (Nagle workaround)", async (t) => {
+Deno.test("ProactiveClient pads 1–64 KB messages only to loopback, under the limit", async (t) => {
   const ocr = "x".repeat(4_000);
-  for (const padMessages of [undefined, false]) {
-    await t.step(`padMessages: ${padMessages}`, async () => {
+  const context = {
+    active_tasks: Array.from({ length: 40 }, (_, i) => ({
+      task_id: i,
+      description: `Task number ${i} with a description long enough to matter`,
+    })),
+  };
+  const table: Array<{
+    name: string;
+    options: Partial<ProactiveClientOptions>;
+    announced?: number;
+    padded: boolean;
+  }> = [
+    { name: "127.0.0.1 in Deno: padded to 64 KB", options: {}, padded: true },
+    { name: "padMessages: false", options: { padMessages: false }, padded: false },
+    { name: "maxMessageBytes: 32768", options: { maxMessageBytes: 32_768 }, padded: false },
+    { name: "maxMessageBytes: 65536", options: { maxMessageBytes: 65_536 }, padded: true },
+    { name: "session_ready announces 32768", options: {}, announced: 32_768, padded: false },
+    {
+      name: "the smaller of the option and the announced limit",
+      options: { maxMessageBytes: 32_768 },
+      announced: 1_000_000,
+      padded: false,
+    },
+  ];
+  for (const { name, options, announced, padded } of table) {
+    await t.step(name, async () => {
       await using server = new ScriptedServer();
-      const { client, connection } = await connect(server, { padMessages });
-      await using _client = client;
+      const connecting = ProactiveClient.connect({
+        url: server.url,
+        reconnect: false,
+        context,
+        ...options,
+      });
+      const connection = await server.connection(0);
+      await connection.handshake(
+        "1.1",
+        "s-1",
+        announced === undefined ? {} : { max_message_bytes: announced },
+      );
+      await using client = await connecting;
       const frame = client.analyzeFrame({ screenshot_id: "a", ocr_text: ocr });
+      frame.catch(() => {}); // a failed assertion must not leave it unhandled
       const sent = await connection.expect("frame_event");
       assert.equal(sent.ocr_text, ocr);
-      const size = connection.sizes.at(-1) ?? 0;
-      if (padMessages === false) assert.ok(size > 4_000 && size < 4_200, `size ${size}`);
-      else assert.equal(size, PAD_TO_BYTES);
+      const [hello = 0, size = 0] = connection.sizes;
+      if (padded) assert.equal(size, PAD_TO_BYTES);
+      else assert.ok(size > 4_000 && size < 4_200, `frame of ${size} bytes`);
+      // The hello goes out before any announcement: only the option bounds it.
+      const helloPadded = padded || (announced !== undefined && !options.maxMessageBytes);
+      if (helloPadded) assert.equal(hello, PAD_TO_BYTES);
+      else assert.ok(hello > 1_024 && hello < PAD_TO_BYTES, `hello of ${hello} bytes`);
       connection.outcome("a");
       await frame;
     });
   }
+
+  const address = nonLoopbackAddress();
+  await t.step({
+    name: `a non-loopback address (${address ?? "none on this machine"}) is not padded`,
+    ignore: address === undefined,
+    fn: async () => {
+      await using server = new ScriptedServer(address);
+      const connecting = ProactiveClient.connect({ url: server.url, reconnect: false, context });
+      const connection = await server.connection(0);
+      await connection.handshake();
+      await using client = await connecting;
+      const frame = client.analyzeFrame({ screenshot_id: "a", ocr_text: ocr });
+      frame.catch(() => {}); // a failed assertion must not leave it unhandled
+      await connection.expect("frame_event");
+      const [hello = 0, size = 0] = connection.sizes;
+      assert.ok(hello > 1_024 && hello < PAD_TO_BYTES, `hello of ${hello} bytes`);
+      assert.ok(size > 4_000 && size < 4_200, `frame of ${size} bytes`);
+      connection.outcome("a");
+      await frame;
+    },
+  });
 });
+
+/** An IPv4 address of this machine outside 127.0.0.0/8, if it has one. */
+function nonLoopbackAddress(): string | undefined {
+  return Deno.networkInterfaces().find((i) => i.family === "IPv4" && !i.address.startsWith("127."))
+    ?.address;
+}

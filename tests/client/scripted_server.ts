@@ -88,10 +88,15 @@ export class ScriptedConnection {
     return this.#inbox.length;
   }
 
-  /** Answers a `client_hello` with `session_ready`. */
-  async handshake(protocolVersion: "1.0" | "1.1" = "1.1", sessionId = "s-1") {
+  /** Answers a `client_hello` with `session_ready` (plus `extra` fields, if any). */
+  async handshake(
+    protocolVersion: "1.0" | "1.1" = "1.1",
+    sessionId = "s-1",
+    extra: Record<string, unknown> = {},
+  ) {
     const hello = await this.expect("client_hello");
     this.send({
+      ...extra,
       type: "session_ready",
       session_id: sessionId,
       protocol_version: protocolVersion,
@@ -160,8 +165,9 @@ export class ScriptedServer implements AsyncDisposable {
   #waiting: Array<(c: ScriptedConnection) => void> = [];
   #stopping: Promise<void> | undefined;
 
-  constructor() {
-    this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  /** Listens on `hostname` (default loopback) and a free port. */
+  constructor(hostname = "127.0.0.1") {
+    this.#server = Deno.serve({ hostname, port: 0, onListen() {} }, (request) => {
       const headers = new Headers(request.headers);
       const { socket, response } = Deno.upgradeWebSocket(request);
       const connection = new ScriptedConnection(socket, headers);
@@ -172,7 +178,8 @@ export class ScriptedServer implements AsyncDisposable {
       });
       return response;
     });
-    this.url = `ws://127.0.0.1:${this.#server.addr.port}/v1/proactive`;
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    this.url = `ws://${host}:${this.#server.addr.port}/v1/proactive`;
   }
 
   /** The `n`-th accepted connection (0-based), waiting for it if needed. */
