@@ -152,6 +152,8 @@ export const SessionReady = z.object({
   context_version: z.string(),
   max_model_iterations: z.int(),
   supported_tool_kinds: z.array(z.enum(TOOL_KINDS)),
+  /** Ours, additive: the largest message the server accepts (`MAX_MESSAGE_BYTES`). */
+  max_message_bytes: z.int().optional(),
 });
 /** The reply to every `client_hello`. */
 export type SessionReady = z.infer<typeof SessionReady>;

@@ -326,6 +326,7 @@ export class Session {
       context_version: hello.context_version ?? "",
       max_model_iterations: MAX_MODEL_ITERATIONS,
       supported_tool_kinds: [...TOOL_KINDS],
+      max_message_bytes: this.#limits.maxMessageBytes,
     });
     if (!this.#ready) {
       this.#ready = true;

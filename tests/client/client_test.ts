@@ -257,7 +257,7 @@ Deno.test("ProactiveClient.analyzeFrame()", async (t) => {
 Deno.test("ProactiveClient and a server with MAX_MESSAGE_BYTES=32768", async (t) => {
   const line = "Please review the attached budget before Friday and reply to this thread. ";
   await t.step(
-    "ordinary 2–30 KB frames get outcomes, not a 1009 close, given maxMessageBytes",
+    "ordinary 2–30 KB frames get outcomes, not a 1009 close, from the announced limit",
     async () => {
       await using server = startTestServer({
         model: new OfflineModel(),
@@ -266,7 +266,13 @@ Deno.test("ProactiveClient and a server with MAX_MESSAGE_BYTES=32768", async (t)
       const events: string[] = [];
       await using client = await ProactiveClient.connect({
         url: server.wsUrl,
-        maxMessageBytes: 32_768,
+        // A context over 1 KB: the hello itself must not be padded past the server's limit.
+        context: {
+          active_tasks: Array.from({ length: 40 }, (_, i) => ({
+            task_id: i,
+            description: `Task number ${i} of a long list`,
+          })),
+        },
         reconnect: false,
         onEvent: (event) => events.push(event.kind),
       });

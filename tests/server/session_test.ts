@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
-import { startTestServer } from "../fakes/test_server.ts";
+import { startTestServer, TEST_LIMITS } from "../fakes/test_server.ts";
 import type { Conversation, ModelReply } from "../../src/analysis/model.ts";
 
 const CONTEXT = {
@@ -54,6 +54,7 @@ Deno.test("session: handshake", async (t) => {
     assert.equal(ready.context_version, "v7");
     assert.equal(ready.max_model_iterations, 5);
     assert.deepEqual(ready.supported_tool_kinds, ["search_similar", "search_keywords"]);
+    assert.equal(ready.max_message_bytes, TEST_LIMITS.maxMessageBytes, "ours, additive");
   });
   await t.step("a repeated hello keeps the session_id", async () => {
     await using client = await server.connect();
