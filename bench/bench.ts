@@ -534,7 +534,7 @@ function markdown(r: Report): string {
     ),
     `| *ours/bare* | | | | *${f(ratio(m.ours.perSessionKib, m.bare.perSessionKib), 2)}×* | |`,
     "",
-    "### Deno's WebSocket client on loopback (issue 8, item 1)",
+    "### Deno's WebSocket client on loopback",
     "",
     wsFinding(r.ws),
     "",
