@@ -16,8 +16,11 @@
  * Together these keep the scan cheaper per character than `JSON.parse` on every shape, and
  * what is parsed small.
  *
- * The scan does not validate JSON; `JSON.parse` of the kept text does. A syntax error inside a
- * cut region goes unnoticed, which is harmless: that part is never looked at.
+ * The scan checks JSON's grammar as it goes (and the contents of strings: short ones as they
+ * are read, long ones natively when much text follows them), so broken JSON is refused about
+ * where `JSON.parse` would stop; `JSON.parse` of the kept text has the last word. Inside a cut
+ * region only brackets and strings are followed: a syntax error there goes unnoticed, which is
+ * harmless, as that part is never parsed or looked at.
  *
  * @module
  */
@@ -120,9 +123,7 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
       if (end < 0) return notJson();
       const want = top ? top.want : rootWant;
       if (top && (want === Want.Key || want === Want.KeyOrClose)) {
-        if (stack.length <= 2) {
-          top.key = end - i - 1 <= MAX_KEY_CHARS ? text.slice(i + 1, end) : "";
-        }
+        if (stack.length <= 2) top.key = keyAt(text, i, end);
         top.want = Want.Colon;
       } else if (want === Want.Value || want === Want.ValueOrClose) {
         if (++values > MAX_VALUES) return tooMany();
@@ -147,7 +148,7 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
       top = {
         array,
         commas: 0,
-        cap: array ? caps[path] ?? DEFAULT_ARRAY_CAP : 0,
+        cap: array ? capOf(caps, path) : 0,
         path,
         key: "",
         want: array ? Want.ValueOrClose : Want.KeyOrClose,
@@ -176,7 +177,7 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
         const close = skipToClose(text, strings, i + 1);
         if (close.end === -2) return tooMuchWhitespace();
         if (close.end < 0) return notJson();
-        const label = caps[top.path] !== undefined ? top.path : "*";
+        const label = Object.hasOwn(caps, top.path) ? top.path : "*";
         cut[label] = (cut[label] ?? 0) + close.elements;
         pieces.push(text.slice(keptFrom, i));
         keptFrom = close.end;
@@ -227,6 +228,23 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
     return { ok: true, value: JSON.parse(kept), cut };
   } catch {
     return notJson();
+  }
+}
+
+/** The cap of an array at `path`: its own (never one inherited from `Object.prototype`). */
+function capOf(caps: ArrayCaps, path: string): number {
+  return Object.hasOwn(caps, path) ? caps[path]! : DEFAULT_ARRAY_CAP;
+}
+
+/** The key whose quotes are at `start` and `end`, unescaped; "" when too long to match a cap. */
+function keyAt(text: string, start: number, end: number): string {
+  if (end - start - 1 > MAX_KEY_CHARS) return "";
+  const raw = text.slice(start + 1, end);
+  if (!raw.includes("\\")) return raw;
+  try {
+    return JSON.parse(text.slice(start, end + 1));
+  } catch {
+    return "";
   }
 }
 
@@ -299,10 +317,12 @@ class StringSkipper {
       while (b > start && text.charCodeAt(b) === BACKSLASH) b--;
       if ((q - 1 - b) % 2 === 0) {
         if (q - start - 1 <= CHECKED_STRING_CHARS) return checkString(text, start + 1, q) ? q : -1;
-        // A long string is checked natively only when much text follows it: then a bad one
-        // stops the scan early, as it would stop `JSON.parse`. A screenshot near the end of
-        // its message is not checked twice.
-        if (text.length - q <= UNCHECKED_TAIL_CHARS) return q;
+        // A long string is checked natively only when much text follows it (over 1 MiB, and
+        // over half its own length): then a bad one stops the scan early, as it would stop
+        // `JSON.parse`, and the check costs less than the walk it saves. A screenshot near
+        // the end of its message is not read twice.
+        const tail = text.length - q;
+        if (tail <= UNCHECKED_TAIL_CHARS || tail < (q - start) / 2) return q;
         return BAD_STRING.test(text.slice(start + 1, q)) ? -1 : q;
       }
       from = q + 1;
@@ -327,9 +347,13 @@ class StringSkipper {
 const CHECKED_STRING_CHARS = 256;
 /** A longer string is checked when more than this much text follows it. */
 const UNCHECKED_TAIL_CHARS = 1024 * 1024;
-/** A control character or an invalid escape. */
+/**
+ * A control character, or a backslash that starts an invalid escape. The backslash counted is
+ * the first after an even run of them (`(?<!\\)(?:\\\\)*`): in `\\U` the second backslash
+ * is escaped, not an escape.
+ */
 // deno-lint-ignore no-control-regex -- control characters are exactly what JSON strings forbid
-const BAD_STRING = /[\x00-\x1f]|\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})/;
+const BAD_STRING = /[\x00-\x1f]|(?<!\\)(?:\\\\)*\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})/;
 
 /** Whether `text[from, to)` is valid inside a JSON string. */
 function checkString(text: string, from: number, to: number): boolean {

@@ -225,3 +225,34 @@ Deno.test("boundedParse() refuses broken JSON where it breaks, before the rest i
     }, broken);
   }
 });
+
+Deno.test("boundedParse() accepts long strings with escapes before a large tail", () => {
+  // Long strings followed by much text are checked natively: escaped backslashes and every
+  // escape JSON.stringify writes must pass, whatever precedes them.
+  const next = random(5);
+  const pieces = ["\\", '"', "\n", "\t", "\u0001", "é", "C:\\Users\\me", "x", "/", "\\U"];
+  const tail = "A".repeat(1_200_000);
+  for (let i = 0; i < 200; i++) {
+    let ocr = "x".repeat(300);
+    for (let k = Math.floor(next() * 40); k > 0; k--) {
+      ocr += pieces[Math.floor(next() * pieces.length)];
+    }
+    if (next() < 0.3) ocr += "\\";
+    const value = { type: "frame_event", ocr_text: ocr, jpeg_base64: tail };
+    const parsed = boundedParse(JSON.stringify(value), {});
+    assert.ok(parsed.ok, JSON.stringify(ocr));
+    assert.deepEqual(parsed.value, value);
+  }
+});
+
+Deno.test("boundedParse() matches caps by own key, escaped or not, never by inherited ones", () => {
+  const items = JSON.stringify(Array.from({ length: 100 }, (_, i) => i));
+  for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+    const parsed = boundedParse(`{"${key}":${items}}`, CAPS);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.cut, { "*": 100 - DEFAULT_ARRAY_CAP }, key);
+  }
+  const escaped = boundedParse(`{"re\\u0073ults":${items}}`, CAPS);
+  assert.ok(escaped.ok);
+  assert.deepEqual(escaped.cut, { results: 98 });
+});
