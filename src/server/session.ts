@@ -135,6 +135,8 @@ export class Session {
   #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
+  /** Answers sent before the first hello. */
+  #earlyReplies = 0;
   /** Closes a connection that never says hello. */
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -189,7 +191,7 @@ export class Session {
       this.#log.info("invalid message", { type: decoded.type ?? "unknown" });
       if (!this.#ready && decoded.type !== "tool_result") {
         // Before any hello nothing waits in line: the answer goes out at once (protocol §4.1).
-        this.#send(this.#invalid(decoded.message, decoded.frameId));
+        this.#sendEarly(this.#invalid(decoded.message, decoded.frameId));
       } else if (decoded.type === "frame_event") {
         this.#enqueue({ kind: "reply", message: this.#invalid(decoded.message, decoded.frameId) });
       } else if (
@@ -338,7 +340,7 @@ export class Session {
   #onFrame(frame: FrameEvent): void {
     if (!this.#ready) {
       // protocol §4.1: before the first hello a frame is answered at once, whatever it holds.
-      this.#send(noContext(frameIdOf(frame.screenshot_id, frame.frame_number)));
+      this.#sendEarly(noContext(frameIdOf(frame.screenshot_id, frame.frame_number)));
       return;
     }
     // protocol.md §2: a newer context travels with the frame and is used by it.
@@ -391,9 +393,12 @@ export class Session {
   }
 
   #enqueue(entry: QueueEntry): void {
-    if (entry.kind === "frame" && this.#running) {
+    if (entry.kind === "frame" && this.#running && entry.bytes > this.#limits.maxPendingBytes) {
+      // Too big to wait at all: it alone gives way, the frames already waiting stay.
+      entry = { kind: "reply", message: this.#dropped(entry) };
+    } else if (entry.kind === "frame" && this.#running) {
       // It will wait: the freshest screen matters most, so the oldest waiting frames give way
-      // until both the count and the bytes fit (the new frame itself, when it alone is over).
+      // until both the count and the bytes fit.
       let waiting = 0;
       let bytes = entry.bytes;
       for (const e of this.#queue) {
@@ -410,9 +415,6 @@ export class Session {
         waiting--;
         bytes -= e.bytes;
       }
-      if (bytes > this.#limits.maxPendingBytes) {
-        entry = { kind: "reply", message: this.#dropped(entry) };
-      }
     }
     if (this.#queue.length >= this.#limits.maxPendingFrames + MAX_PLACEHOLDERS) {
       this.#log.warn("too many frames in flight; closing");
@@ -427,6 +429,19 @@ export class Session {
     }
     this.#queue.push(entry);
     void this.#pump();
+  }
+
+  /**
+   * An immediate answer before the first hello. A client that keeps sending without ever
+   * saying hello is closed (1008) once it has had {@link MAX_PLACEHOLDERS} of them.
+   */
+  #sendEarly(message: ServerError): void {
+    if (++this.#earlyReplies > MAX_PLACEHOLDERS) {
+      this.#log.warn("too many messages before client_hello; closing");
+      this.close(CLOSE.policyViolation, "Too many messages before client_hello");
+      return;
+    }
+    this.#send(message);
   }
 
   /** The terminal of a waiting frame that gave way to newer ones. */

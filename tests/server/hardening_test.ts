@@ -122,20 +122,23 @@ Deno.test("waiting frames hold at most maxPendingBytes; the oldest gives way", a
   await t.step("a waiting frame bigger than the cap on its own is dropped itself", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => release = resolve);
-    const model = new ScriptedModel([gated(gate), NO_TASK]);
+    const model = new ScriptedModel([gated(gate), NO_TASK, NO_TASK]);
     await using server = startTestServer({ model, limits: { maxPendingBytes: 100_000 } });
     await using client = await server.connect();
     await client.hello({ session_context: {} });
     client.send(frame(0));
-    client.send(frame(1, { jpeg_base64: image }));
+    client.send(frame(1, { jpeg_base64: "B".repeat(40_000) }));
+    client.send(frame(2, { jpeg_base64: image }));
     await client.expectSilence(200);
     release();
     assert.equal((await client.expect("analysis_outcome")).frame_id, "0");
+    // The small waiting frame stays: only the oversized one gives way.
+    assert.equal((await client.expect("analysis_outcome")).frame_id, "1");
     const dropped = await client.expect("server_error");
-    assert.deepEqual([dropped.code, dropped.frame_id], ["FRAME_DROPPED", "1"]);
+    assert.deepEqual([dropped.code, dropped.frame_id], ["FRAME_DROPPED", "2"]);
     // An idle session analyses the same frame: the cap is on waiting, not on size.
-    client.send(frame(2, { jpeg_base64: image }));
-    assert.equal((await client.expect("analysis_outcome")).frame_id, "2");
+    client.send(frame(3, { jpeg_base64: image }));
+    assert.equal((await client.expect("analysis_outcome")).frame_id, "3");
   });
 });
 
@@ -186,4 +189,21 @@ Deno.test("a message nested too deep gets INVALID_MESSAGE, and the session goes 
   assert.match(error.message, /nests deeper than 32 levels/);
   client.send(frame(1));
   assert.equal((await client.expect("analysis_outcome")).frame_id, "1");
+});
+
+Deno.test("a client that floods messages before its hello is closed with 1008", async () => {
+  await using server = startTestServer({ model: new ScriptedModel([]) });
+  await using client = await server.connect();
+  for (let n = 0; n < 100; n++) client.send(frame(n));
+  const codes: string[] = [];
+  for (;;) {
+    const message = await client.next().catch(() => undefined);
+    if (!message) break;
+    if (message.type === "server_error") codes.push(message.code);
+  }
+  // 1008, or a reset when the server closes with the flood still unread in its buffer.
+  const code = await client.closed;
+  assert.ok([1008, 1006, 0].includes(code), `closed with ${code}`);
+  assert.ok(codes.length >= 1 && codes.length <= 64, `${codes.length} answers`);
+  assert.ok(codes.every((code) => code === "NO_CONTEXT"));
 });
