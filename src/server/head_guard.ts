@@ -6,9 +6,10 @@
  * within `headerTimeoutMs`, and the server must start answering it within
  * `responseTimeoutMs` (authentication included); otherwise the connection is closed and
  * counted (`proactive_connection_timeouts_total{phase}`). A request that is not a WebSocket
- * upgrade is forwarded with `Connection: close`, so no later request on the same connection
- * escapes the deadline. After that, bytes are copied both ways untouched to the real server,
- * which listens on loopback only.
+ * upgrade is forwarded with `Connection: close`, and an upgrade the server refuses ends its
+ * connection once the refusal is through, so no later request on the same connection escapes
+ * the deadline. Otherwise bytes are copied both ways untouched to the real server, which
+ * listens on loopback only. A failed accept (out of file descriptors) is retried with backoff.
  *
  * @module
  */
@@ -43,6 +44,8 @@ export interface HeadGuard {
 export const MAX_HEAD_BYTES = 64 * 1024;
 
 const CHUNK_BYTES = 64 * 1024;
+const ACCEPT_BACKOFF_MS = 10;
+const MAX_ACCEPT_BACKOFF_MS = 1_000;
 const HEAD_END = [13, 10, 13, 10];
 
 /** Listens on `hostname:port` and forwards each connection once its head is complete. */
@@ -53,12 +56,28 @@ export function startHeadGuard(options: HeadGuardOptions): HeadGuard {
   let accepting = true;
 
   const accepted = (async () => {
+    let failing = false;
+    let backoffMs = ACCEPT_BACKOFF_MS;
     for (;;) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
-      } catch {
-        return; // The listener was closed.
+        failing = false;
+        backoffMs = ACCEPT_BACKOFF_MS;
+      } catch (err) {
+        if (!accepting) return; // The listener was closed.
+        // Out of file descriptors or memory, a connection aborted in the backlog: the port
+        // must go on serving once it passes, so wait a little and accept again.
+        if (!failing) {
+          failing = true;
+          options.log.error("accept failed; retrying", {
+            error: err instanceof Error ? err.name : "unknown",
+          });
+        }
+        options.metrics.acceptErrors.inc();
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(MAX_ACCEPT_BACKOFF_MS, backoffMs * 2);
+        continue;
       }
       const served = serveConnection(conn, options, open);
       running.add(served);
@@ -111,8 +130,8 @@ async function serveConnection(
     upstream = await Deno.connect({ hostname: options.target.hostname, port: options.target.port });
     open.add(upstream);
     upstream.setNoDelay(true);
-    await writeAll(upstream, head);
-    await relay(conn, upstream, options);
+    await writeAll(upstream, head.bytes);
+    await relay(conn, upstream, options, head.upgrade);
   } catch {
     // Either side went away: nothing to answer.
   } finally {
@@ -132,7 +151,7 @@ async function serveConnection(
 async function readHead(
   conn: Deno.Conn,
   options: HeadGuardOptions,
-): Promise<Uint8Array | undefined> {
+): Promise<ForwardedHead | undefined> {
   let buffer = new Uint8Array(1024);
   let length = 0;
   let timedOut = false;
@@ -192,7 +211,7 @@ function indexOfHeadEnd(buffer: Uint8Array, from: number, to: number): number {
  * The head as forwarded: unchanged for a WebSocket upgrade; otherwise with
  * `Connection: close`, so that the server ends the connection after its answer.
  */
-function rewriteHead(head: Uint8Array, rest: Uint8Array): Uint8Array {
+function rewriteHead(head: Uint8Array, rest: Uint8Array): ForwardedHead {
   const text = latin1(head);
   const lines = text.slice(0, -4).split("\r\n");
   const isUpgrade = lines.some((line) => /^upgrade\s*:\s*websocket\s*$/i.test(line));
@@ -205,7 +224,13 @@ function rewriteHead(head: Uint8Array, rest: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(out.length + rest.length);
   for (let i = 0; i < out.length; i++) bytes[i] = out.charCodeAt(i) & 0xff;
   bytes.set(rest, out.length);
-  return bytes;
+  return { bytes, upgrade: isUpgrade };
+}
+
+/** A request head as forwarded, and whether it asked for a WebSocket upgrade. */
+interface ForwardedHead {
+  bytes: Uint8Array;
+  upgrade: boolean;
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -221,9 +246,10 @@ function latin1(bytes: Uint8Array): string {
  * `responseTimeoutMs`.
  */
 async function relay(
-  client: Deno.Conn,
-  upstream: Deno.Conn,
+  client: Deno.TcpConn,
+  upstream: Deno.TcpConn,
   options: HeadGuardOptions,
+  upgrade: boolean,
 ): Promise<void> {
   let answered = false;
   const timer = setTimeout(() => {
@@ -233,21 +259,70 @@ async function relay(
     closeQuietly(upstream);
     closeQuietly(client);
   }, options.responseTimeoutMs);
-  const up = copy(client, upstream, () => {});
+  let over!: () => void;
+  const ended = new Promise<void>((resolve) => over = resolve);
+  // A client that half-closes (sends its request, then EOF) still gets its answer: its EOF is
+  // passed on, and the connection ends when the server's side does (or on any error).
+  // An upgrade the server refuses (401, 429, …) is forwarded without `Connection: close`
+  // (the upgrade needs its own `Connection` header), so its end is found here: once the
+  // refusal is through, the connection ends, and no second head can follow unguarded.
+  const refusal = upgrade ? new RefusalWatch() : undefined;
+  const up = copy(client, upstream, () => {}).then(async (eof) => {
+    if (!eof) return over();
+    try {
+      await upstream.closeWrite();
+    } catch {
+      over();
+    }
+  });
   const down = copy(upstream, client, () => {
     if (!answered) {
       answered = true;
       clearTimeout(timer);
     }
-  });
+  }, refusal && ((chunk) => refusal.complete(chunk))).then(() => over());
   try {
-    // When one direction ends, the connection is over: closing both ends the other copy.
-    await Promise.race([up, down]);
+    await ended;
   } finally {
     clearTimeout(timer);
     closeQuietly(client);
     closeQuietly(upstream);
     await Promise.allSettled([up, down]);
+  }
+}
+
+/**
+ * Follows the server's first response to an upgrade request: a 101 is left alone; any other
+ * answer is complete once its head and `content-length` bytes of body have gone through.
+ */
+class RefusalWatch {
+  #head = "";
+  /** Body bytes still to come; undefined until the head is read, -1 once not watching. */
+  #left: number | undefined;
+
+  /** Whether the refusal is now complete, given the next chunk the server sent. */
+  complete(chunk: Uint8Array): boolean {
+    if (this.#left === -1) return false;
+    if (this.#left !== undefined) {
+      this.#left -= chunk.length;
+      return this.#left <= 0;
+    }
+    this.#head += latin1(chunk.subarray(0, MAX_HEAD_BYTES));
+    const end = this.#head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (this.#head.length >= MAX_HEAD_BYTES) this.#left = -1;
+      return false;
+    }
+    const head = this.#head.slice(0, end);
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    if (/^HTTP\/1\.[01] 101 /.test(head) || !length) {
+      // Switched protocols, or a body whose end the server marks by closing: not watched.
+      this.#left = -1;
+      return false;
+    }
+    this.#left = Number(length[1]) - (this.#head.length - end - 4);
+    this.#head = "";
+    return this.#left <= 0;
   }
 }
 
@@ -259,16 +334,26 @@ const pool: Uint8Array[] = [];
 const POOL_MAX = 64;
 const IDLE_BYTES = 2048;
 
-async function copy(from: Deno.Conn, to: Deno.Conn, onData: () => void): Promise<void> {
+/**
+ * Copies until `from` ends: true at its EOF, false when either side failed. `done`, when
+ * given, sees each chunk once it is written and may end the copy (true).
+ */
+async function copy(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  onData: () => void,
+  done?: (chunk: Uint8Array) => boolean,
+): Promise<boolean> {
   const small = new Uint8Array(IDLE_BYTES);
   let big: Uint8Array | undefined;
   try {
     for (;;) {
       const buffer = big ?? small;
       const n = await from.read(buffer);
-      if (n === null) return;
+      if (n === null) return true;
       onData();
       await writeAll(to, buffer.subarray(0, n));
+      if (done?.(buffer.subarray(0, n))) return true;
       if (n === buffer.length) big ??= pool.pop() ?? new Uint8Array(CHUNK_BYTES);
       else if (big) {
         if (pool.length < POOL_MAX) pool.push(big);
@@ -276,7 +361,7 @@ async function copy(from: Deno.Conn, to: Deno.Conn, onData: () => void): Promise
       }
     }
   } catch {
-    // Either side closed.
+    return false; // Either side closed.
   } finally {
     if (big && pool.length < POOL_MAX) pool.push(big);
   }

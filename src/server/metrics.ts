@@ -207,6 +207,10 @@ export class Metrics {
     "Connections closed for sending their request head too slowly (phase head) or for getting " +
       "no response in time (phase response).",
   );
+  readonly acceptErrors = new Counter(
+    "proactive_accept_errors_total",
+    "Failed accepts on the public port (e.g. out of file descriptors); each is retried.",
+  );
   #metrics: Metric[];
 
   /** `activeSessions` is read at each scrape (the registry's size). */
@@ -233,6 +237,7 @@ export class Metrics {
       this.helloTimeouts,
       this.listItemsCut,
       this.connectionTimeouts,
+      this.acceptErrors,
     ];
   }
 

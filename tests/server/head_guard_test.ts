@@ -122,3 +122,92 @@ Deno.test("head guard: an upgrade the server never answers is closed and counted
   assert.equal(timeoutsOf(server.metrics.render(), "response"), 1);
   release();
 });
+
+Deno.test("head guard: a refused upgrade ends its connection after the answer", async () => {
+  const refusing = {
+    authenticate: (): Promise<AuthResult> =>
+      Promise.resolve({ ok: false, status: 401, reason: "missing_token" }),
+  };
+  await using server = startTestServer({
+    model: new ScriptedModel([]),
+    authenticator: refusing,
+    headerTimeoutMs: 5_000,
+  });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+  const closed = readToEnd(conn);
+  await conn.write(new TextEncoder().encode(
+    "GET /v1/proactive HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  // Without the guard ending it, the connection would stay open for a second, unguarded head.
+  const answer = await closed;
+  assert.match(answer, /^HTTP\/1\.1 401 /);
+  assert.match(answer, /"error":"missing_token"/);
+});
+
+Deno.test("head guard: a client that half-closes after its request still gets the answer", async () => {
+  await using server = startTestServer({ model: new ScriptedModel([]) });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+  await conn.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await conn.closeWrite();
+  assert.match(await readToEnd(conn), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"status":"ok"\}$/);
+});
+
+Deno.test("head guard: the port keeps serving after accept fails (out of file descriptors)", async () => {
+  // main.ts under a small descriptor limit: a burst of connections exhausts it, then closes.
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'ulimit -n 120 && exec "$0" run --allow-net --allow-env --allow-read "$1"',
+      Deno.execPath(),
+      main,
+    ],
+    clearEnv: true,
+    env: { PORT: "0", METRICS_PORT: "0", NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
+  };
+  const pumps = Promise.all([read(child.stdout), read(child.stderr)]);
+  try {
+    let port = 0;
+    for (let i = 0; i < 300 && !port; i++) {
+      port = Number(/"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(output)?.[1] ?? 0);
+      if (!port) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(port, `main.ts did not start: ${output}`);
+    const burst: Deno.Conn[] = [];
+    for (let i = 0; i < 200; i++) {
+      try {
+        burst.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      } catch {
+        break;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const conn of burst) conn.close();
+    // The guard retries with a backoff of at most 1 s; then it answers again.
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      status = await fetch(`http://127.0.0.1:${port}/healthz`, {
+        signal: AbortSignal.timeout(2_000),
+      })
+        .then(async (r) => {
+          await r.body?.cancel();
+          return r.status;
+        })
+        .catch(() => 0);
+    }
+    assert.equal(status, 200);
+    assert.match(output, /accept failed; retrying/);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await pumps;
+  }
+});
