@@ -23,9 +23,9 @@
  *   reconnects after `reconnect_after_ms`.
  * - **Deadlines.** Nothing waits forever. Each connect attempt (token, TCP, upgrade,
  *   `session_ready`) has `handshakeTimeoutMs`; each frame has `timeoutMs` (default 60 s, as
- *   the Omi desktop app), counted from the call, queueing included. A frame sent and not
- *   answered by then means the session is stuck (the server answers within 45 s): the frame
- *   rejects with `TIMEOUT` and the client replaces the socket, as Omi does.
+ *   the Omi desktop app), counted from the call, queueing included: then it rejects with
+ *   `TIMEOUT`. A frame whose answer is still owed 60 s after it was sent means the session is
+ *   stuck (the server answers within 45 s): the client replaces the socket, as Omi does.
  *
  * @module
  */
@@ -124,6 +124,11 @@ export interface ProactiveClientOptions {
   handshakeTimeoutMs?: number;
   /** Default `timeoutMs` of {@link ProactiveClient.analyzeFrame}; default 60 000. */
   frameTimeoutMs?: number;
+  /**
+   * How long after a frame was sent its answer may still be owed before the session counts
+   * as stuck and its socket is replaced; default 60 000 (the server answers within 45 s).
+   */
+  stuckAfterMs?: number;
   /** Frames that may wait behind the one in flight; beyond, the oldest gives way. Default 16. */
   maxPendingFrames?: number;
   /** WebSocket constructor; default `globalThis.WebSocket`. */
@@ -155,8 +160,12 @@ interface PendingFrame {
   /** Sent, then abandoned by the caller: its terminal is still owed and will be dropped. */
   orphaned: boolean;
   settle(result: { ok: true; value: FrameTerminal } | { ok: false; error: unknown }): void;
-  /** The frame has left the client (terminal, drop, failure): stops its deadline. */
+  /** The frame has left the client (terminal, drop, failure): stops its deadlines. */
   done(): void;
+  /** When it was sent (`performance.now()`), once it was. */
+  sentAt?: number;
+  /** Replaces the session if the frame's terminal is owed too long after it was sent. */
+  stuckTimer?: ReturnType<typeof setTimeout>;
 }
 
 interface PendingTool {
@@ -171,6 +180,8 @@ class FrameAbandoned extends Error {}
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** Default frame deadline: the Omi desktop app's 60 s, above the server's 45 s analysis cap. */
 export const DEFAULT_FRAME_TIMEOUT_MS = 60_000;
+/** Default {@link ProactiveClientOptions.stuckAfterMs}. */
+export const DEFAULT_STUCK_AFTER_MS = 60_000;
 /** Default {@link ProactiveClientOptions.maxMessageBytes}: the server's default, 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES = 16;
@@ -295,7 +306,10 @@ export class ProactiveClient implements AsyncDisposable {
           if (result.ok) resolve(result.value);
           else reject(result.error);
         },
-        done: () => clearTimeout(deadline),
+        done: () => {
+          clearTimeout(deadline);
+          clearTimeout(frame.stuckTimer);
+        },
       };
       const onAbort = () => this.#abandon(frame, abortError(signal!, "The frame"));
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -452,6 +466,7 @@ export class ProactiveClient implements AsyncDisposable {
       return;
     }
     if (withContext) this.#serverContextVersion = this.#contextVersion;
+    frame.sentAt = performance.now();
     this.#inFlight = frame;
   }
 
@@ -567,16 +582,26 @@ export class ProactiveClient implements AsyncDisposable {
   }
 
   /**
-   * `frame`'s deadline passed. Queued, it just leaves the queue. Sent (or sent and then
-   * aborted), the server owes its terminal and has not sent it within the deadline, which it
-   * promises never to exceed: the session is stuck, and its socket is replaced.
+   * `frame`'s deadline passed: the caller gets `TIMEOUT`. Queued, it just leaves the queue.
+   * Sent, its terminal is still owed and will be consumed in order; the session is only
+   * declared stuck (and its socket replaced, as Omi does) once that terminal is owed
+   * `stuckAfterMs` after the frame was sent, past the server's own 45 s promise, so
+   * time a frame spent in this client's queue never costs a healthy session.
    */
   #onFrameTimeout(frame: PendingFrame, timeoutMs: number): void {
     const error = new ClientError("TIMEOUT", `The frame got no answer within ${timeoutMs} ms`);
     if (frame !== this.#inFlight) return this.#abandon(frame, error);
-    frame.settle({ ok: false, error });
+    this.#abandon(frame, error);
     const connection = this.#connection;
-    if (connection) void connection.close(1000, "frame timed out");
+    const stuck = () => {
+      if (frame === this.#inFlight && connection === this.#connection && connection) {
+        void connection.close(1000, "frame timed out");
+      }
+    };
+    const stuckAfterMs = this.#options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
+    const left = stuckAfterMs - (performance.now() - (frame.sentAt ?? 0));
+    if (left <= 0) stuck();
+    else frame.stuckTimer = setTimeout(stuck, timerDelay(left));
   }
 
   /** The caller gave up on `frame` (its signal aborted or its deadline passed). */

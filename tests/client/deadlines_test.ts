@@ -190,6 +190,7 @@ Deno.test("ProactiveClient.analyzeFrame() has a deadline", async (t) => {
         reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxAttempts: 3 },
         random: () => 0.5,
         onEvent: log.onEvent,
+        stuckAfterMs: 300,
       });
       const stuck = await server.connection(0);
       await stuck.handshake();
@@ -218,6 +219,7 @@ Deno.test("ProactiveClient.analyzeFrame() has a deadline", async (t) => {
         url: server.url,
         reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxAttempts: 3 },
         random: () => 0.5,
+        stuckAfterMs: 300,
       });
       const stuck = await server.connection(0);
       await stuck.handshake();
@@ -240,6 +242,35 @@ Deno.test("ProactiveClient.analyzeFrame() has a deadline", async (t) => {
       fresh.outcome("b");
       assert.equal((await within(next, "the next frame")).frame_id, "b");
       assert.equal(stuck.unread, 0);
+    },
+  );
+
+  await t.step(
+    "a sent frame past its caller's deadline does not cost a healthy session",
+    async () => {
+      await using server = new ScriptedServer();
+      const log = eventLog();
+      const connecting = ProactiveClient.connect({ url: server.url, onEvent: log.onEvent });
+      const connection = await server.connection(0);
+      await connection.handshake();
+      await using client = await connecting;
+      const first = client.analyzeFrame({ screenshot_id: "a" });
+      // Its deadline runs from the call, so time in the client's queue counts against it.
+      const second = client.analyzeFrame({ screenshot_id: "b" }, { timeoutMs: 1_000 });
+      second.catch(() => {});
+      await connection.expect("frame_event");
+      connection.outcome("a");
+      assert.equal((await within(first, "the first frame")).frame_id, "a");
+      assert.equal((await connection.expect("frame_event")).screenshot_id, "b");
+      await assert.rejects(within(second, "the second frame"), isClientError("TIMEOUT"));
+      // The server has had "b" for about a second, far inside its own 45 s: the session is
+      // not declared stuck, and the late terminal is consumed in order.
+      connection.outcome("b");
+      const third = client.analyzeFrame({ screenshot_id: "c" });
+      assert.equal((await connection.expect("frame_event")).screenshot_id, "c");
+      connection.outcome("c");
+      assert.equal((await within(third, "the third frame")).frame_id, "c");
+      assert.deepEqual(log.kinds(), ["connected"]);
     },
   );
 
