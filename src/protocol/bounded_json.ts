@@ -112,6 +112,9 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
   /** Kept text as slices, when anything was cut. */
   const pieces: string[] = [];
   let keptFrom = 0;
+  /** Long root members left out of the parse, put back as slices afterwards. */
+  const shared: Array<{ key: string; from: number; to: number }> = [];
+  const backslashes = new Backslashes(text);
   let values = 0;
   const strings = new StringSkipper(text);
   const n = text.length;
@@ -127,6 +130,16 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
         top.want = Want.Colon;
       } else if (want === Want.Value || want === Want.ValueOrClose) {
         if (++values > MAX_VALUES) return tooMany();
+        if (
+          top && stack.length === 1 && !top.array && end - i - 1 >= SHARED_STRING_CHARS &&
+          top.key && backslashes.noneIn(i + 1, end)
+        ) {
+          // A long member of the root object (a screenshot): left out of the parse and taken
+          // as a slice of the message, which shares its characters instead of copying them.
+          pieces.push(text.slice(keptFrom, i + 1));
+          keptFrom = end;
+          shared.push({ key: top.key, from: i + 1, to: end });
+        }
         if (top) top.want = Want.CommaOrClose;
         else rootWant = Want.End;
       } else return notJson();
@@ -224,10 +237,43 @@ export function boundedParse(text: string, caps: ArrayCaps): BoundedParse | Boun
     pieces.push(text.slice(keptFrom));
     kept = pieces.join("");
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(kept), cut };
+    value = JSON.parse(kept);
   } catch {
     return notJson();
+  }
+  if (shared.length && typeof value === "object" && value !== null) {
+    const root = value as Record<string, unknown>;
+    for (const { key, from, to } of shared) {
+      if (root[key] === "") root[key] = text.slice(from, to);
+    }
+  }
+  return { ok: true, value, cut };
+}
+
+/** Root-object strings at least this long are shared with the message, not copied. */
+const SHARED_STRING_CHARS = 64 * 1024;
+
+/**
+ * Answers "is there a backslash in `text[from, to)`?" for ranges that only move forward,
+ * reading the text once in all: the next backslash's position is kept between calls.
+ */
+class Backslashes {
+  #text: string;
+  /** The next backslash at or after the last `from`; -1 when there is none; -2 unknown. */
+  #next = -2;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** Whether `text[from, to)` holds no backslash (its JSON and its value are the same). */
+  noneIn(from: number, to: number): boolean {
+    if (this.#next === -2 || (this.#next >= 0 && this.#next < from)) {
+      this.#next = this.#text.indexOf("\\", from);
+    }
+    return this.#next < 0 || this.#next >= to;
   }
 }
 

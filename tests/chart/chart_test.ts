@@ -14,7 +14,12 @@ const ROOT = new URL("../../", import.meta.url);
 const CHART = new URL("charts/proactive/", ROOT);
 
 /** Variables the chart sets that Deno itself reads (OpenTelemetry), not src/config.ts. */
-const DENO_VARIABLES = new Set(["OTEL_DENO", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"]);
+const DENO_VARIABLES = new Set([
+  "OTEL_DENO",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_SERVICE_NAME",
+  "DENO_V8_FLAGS",
+]);
 
 /** Which values.yaml path feeds which integer variable, for comparing defaults. */
 const VALUE_OF_VARIABLE: Record<string, string> = {
@@ -489,6 +494,17 @@ Deno.test("the memory limit holds what one user can pin, and values.yaml shows t
     assert.ok(idle, "BENCHMARKS.md has the idle-session row");
     assert.ok(text.includes(idle), `values.yaml states ${idle} per idle session`);
   });
+
+  for (const overlay of [null, "values-dev.yaml", "values-prod.yaml"]) {
+    await t.step(`${overlay ?? "values.yaml"}: V8's heap limit sits inside the pod's`, async () => {
+      const values = overlay ? mergeValues(defaults, await readValues(overlay)) : defaults;
+      const limit = quantityBytes(valueAt(values, "resources.limits.memory"));
+      const heap = Number(valueAt(values, "v8MaxOldSpaceMiB")) * MiB;
+      // Room outside the JS heap, and room inside it for one user's worst case (~240 MiB).
+      assert.ok(heap <= 0.7 * limit, `${heap / MiB} MiB of heap under a ${limit / MiB} MiB limit`);
+      assert.ok(heap >= 256 * MiB, `${heap / MiB} MiB of heap is too small`);
+    });
+  }
 
   for (const overlay of [null, "values-dev.yaml", "values-prod.yaml"]) {
     await t.step(

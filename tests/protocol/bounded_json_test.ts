@@ -256,3 +256,25 @@ Deno.test("boundedParse() matches caps by own key, escaped or not, never by inhe
   assert.ok(escaped.ok);
   assert.deepEqual(escaped.cut, { results: 98 });
 });
+
+Deno.test("boundedParse() shares long root strings with the message, and only those", () => {
+  const image = "QUJD".repeat(50_000);
+  const text = JSON.stringify({
+    type: "frame_event",
+    jpeg_base64: image,
+    ocr_text: `${"x".repeat(70_000)}\n`,
+    nested: { long: image },
+  });
+  const parsed = boundedParse(text, {});
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.value, JSON.parse(text));
+  // Duplicate keys: the last one wins, as in JSON.parse.
+  const twice = `{"a":"${image}","a":"short"}`;
+  const dup = boundedParse(twice, {});
+  assert.ok(dup.ok);
+  assert.deepEqual(dup.value, JSON.parse(twice));
+  const many = `{${Array.from({ length: 40 }, (_, i) => `"k${i}":"${image}"`).join(",")}}`;
+  const all = boundedParse(many, {});
+  assert.ok(all.ok);
+  assert.deepEqual(all.value, JSON.parse(many));
+});
