@@ -86,6 +86,34 @@ export class ScriptedModel implements Model {
   }
 }
 
+/** The reply of a step that decides no_task_found. */
+function noTaskReply(): ModelReply {
+  return {
+    functionCall: { name: "no_task_found", args: {} },
+    content: {},
+    usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
+  };
+}
+
+/** A step that decides no_task_found once `gate` resolves (or rejects when the call aborts). */
+export function gated(gate: Promise<void>): Step {
+  return async (_conversation: Conversation, signal: AbortSignal): Promise<ModelReply> => {
+    await Promise.race([
+      gate,
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    ]);
+    return noTaskReply();
+  };
+}
+
+/** A step that records the request it was given, then decides no_task_found. */
+export function recording(into: Conversation["request"][]): Step {
+  return (conversation: Conversation) => {
+    into.push(conversation.request);
+    return Promise.resolve(noTaskReply());
+  };
+}
+
 /** Waits `ms`, or rejects with the signal's reason. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

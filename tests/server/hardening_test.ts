@@ -3,42 +3,14 @@
  * cost unbounded work, frames that pin memory, and connections that never say hello.
  */
 import assert from "node:assert/strict";
-import type { AnalysisRequest, Conversation, ModelReply } from "../../src/analysis/model.ts";
-import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
+import type { AnalysisRequest } from "../../src/analysis/model.ts";
+import { call, delay, gated, recording, ScriptedModel, type Step } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
 const NO_TASK = call("no_task_found", { context_summary: "s", current_activity: "a" });
 
 function frame(n: number, fields: Record<string, unknown> = {}) {
   return { type: "frame_event", frame_number: n, app_name: "Mail", ocr_text: "hi", ...fields };
-}
-
-/** A step that decides only once `gate` resolves (or the call is aborted). */
-function gated(gate: Promise<void>, seen?: (request: AnalysisRequest) => void): Step {
-  return async (conversation: Conversation, signal: AbortSignal): Promise<ModelReply> => {
-    seen?.(conversation.request);
-    await Promise.race([
-      gate,
-      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
-    ]);
-    return {
-      functionCall: { name: "no_task_found", args: {} },
-      content: {},
-      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
-    };
-  };
-}
-
-/** A step that records the request it was given, then decides no_task_found. */
-function recording(into: AnalysisRequest[]): Step {
-  return (conversation: Conversation) => {
-    into.push(conversation.request);
-    return Promise.resolve({
-      functionCall: { name: "no_task_found", args: {} },
-      content: {},
-      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
-    });
-  };
 }
 
 Deno.test("a connection that never says hello is closed with 1008", async () => {

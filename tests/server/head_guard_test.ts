@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { AuthResult } from "../../src/auth/authenticator.ts";
+import { denoEnv } from "../fakes/deno_env.ts";
 import { ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
@@ -30,6 +31,11 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
     }, new Uint8Array()),
   );
 }
+
+/** A complete WebSocket upgrade request for /v1/proactive. */
+const UPGRADE_HEAD =
+  "GET /v1/proactive HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 function timeoutsOf(text: string, phase: string): number {
   const m = new RegExp(`^proactive_connection_timeouts_total\\{phase="${phase}"\\} (\\d+)$`, "m")
@@ -114,10 +120,7 @@ Deno.test("head guard: an upgrade the server never answers is closed and counted
   });
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
   const closed = readToEnd(conn);
-  await conn.write(new TextEncoder().encode(
-    "GET /v1/proactive HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-  ));
+  await conn.write(new TextEncoder().encode(UPGRADE_HEAD));
   assert.equal(await closed, "");
   assert.equal(timeoutsOf(server.metrics.render(), "response"), 1);
   release();
@@ -135,10 +138,7 @@ Deno.test("head guard: a refused upgrade ends its connection after the answer", 
   });
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
   const closed = readToEnd(conn);
-  await conn.write(new TextEncoder().encode(
-    "GET /v1/proactive HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-  ));
+  await conn.write(new TextEncoder().encode(UPGRADE_HEAD));
   // Without the guard ending it, the connection would stay open for a second, unguarded head.
   const answer = await closed;
   assert.match(answer, /^HTTP\/1\.1 401 /);
@@ -164,7 +164,7 @@ Deno.test("head guard: the port keeps serving after accept fails (out of file de
       main,
     ],
     clearEnv: true,
-    env: { PORT: "0", METRICS_PORT: "0", NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    env: denoEnv({ PORT: "0", METRICS_PORT: "0", NO_COLOR: "1" }),
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
+import { call, delay, gated, ScriptedModel, type Step } from "../fakes/fake_model.ts";
 import { startTestServer, TEST_LIMITS } from "../fakes/test_server.ts";
-import type { Conversation, ModelReply } from "../../src/analysis/model.ts";
 
 const CONTEXT = {
   active_tasks: [{
@@ -28,21 +27,6 @@ function frame(n: number, fields: Record<string, unknown> = {}) {
 }
 
 const NO_TASK = call("no_task_found", { context_summary: "chat", current_activity: "Chatting" });
-
-/** A step that waits until `gate` resolves, then decides no_task_found. */
-function gated(gate: Promise<void>): Step {
-  return async (_c: Conversation, signal: AbortSignal): Promise<ModelReply> => {
-    await Promise.race([
-      gate,
-      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
-    ]);
-    return {
-      functionCall: { name: "no_task_found", args: {} },
-      content: {},
-      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 },
-    };
-  };
-}
 
 Deno.test("session: handshake", async (t) => {
   await using server = startTestServer({ model: new ScriptedModel([]) });
