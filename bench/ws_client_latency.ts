@@ -1,6 +1,6 @@
 /**
- * Round-trip latency of one WebSocket message on loopback, per message size, to check the
- * finding of issue 8: Deno's own `WebSocket` client was seen to stall ~44 ms per message for
+ * Round-trip latency of one WebSocket message on loopback, per message size, to check an
+ * earlier finding: Deno's own `WebSocket` client was seen to stall ~44 ms per message for
  * client messages of roughly 1–16 KB (Nagle-like) while the server side did not.
  *
  * An echo server runs in its own process (`--serve`). For each size the client runs

@@ -1,5 +1,6 @@
 /**
- * Configuration: the environment of protocol.md §6, read and validated once at start-up.
+ * Configuration: the environment variables (the README's table; what clients see of them is
+ * docs/protocol.md §7), read and validated once at start-up.
  *
  * `loadConfig` takes a plain record (so tests need no real environment) and either returns a
  * typed {@link Config} or throws a {@link ConfigError} with one clear line per bad variable.
@@ -203,7 +204,7 @@ const EnvSchema = z.object({
 /** The variables this service reads, for documentation and tests. */
 export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
 
-/** The defaults of protocol.md §6 that depend on other variables. */
+/** The defaults that depend on other variables. */
 function derived(e: {
   HOST?: string | undefined;
   MODEL_PROVIDER?: Config["modelProvider"] | undefined;

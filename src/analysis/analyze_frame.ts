@@ -1,5 +1,5 @@
 /**
- * The analysis loop of protocol.md §5 as a pure async generator.
+ * The analysis loop of docs/protocol.md §5.5 as a pure async generator.
  *
  * It yields zero or more `tool_call` events and then exactly one `terminal` event. The
  * session answers each `tool_call` with `next(result)`: the matching `tool_result`, or

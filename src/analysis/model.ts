@@ -1,6 +1,6 @@
 /**
  * The `Model` interface the analysis loop talks to, and the coercion of whatever a model
- * returns into the exact wire types of protocol.md §3.
+ * returns into the exact wire types of docs/protocol.md §3.8.
  *
  * A provider (Gemini, Vertex, the offline heuristic, a test fake) implements one method,
  * {@link Model.generate}. The loop never looks inside {@link ModelReply.content}: it keeps it
@@ -130,8 +130,8 @@ export class ModelError extends Error {
 }
 
 // ---------------------------------------------------------------------------------------
-// Coercion of model arguments (protocol.md §3: the Swift decoder drops a message with one
-// wrong JSON type, so every field leaves here with exactly its wire type).
+// Coercion of model arguments (docs/protocol.md §3.8: the Swift decoder drops a message with
+// one wrong JSON type, so every field leaves here with exactly its wire type).
 
 /** Longest strings we pass on from a model. */
 export const LIMITS = {
@@ -182,7 +182,7 @@ export function coerceConfidence(value: unknown): number {
   return Math.min(1, Math.max(0, n));
 }
 
-/** `high`, `medium` or `low`, case-insensitive; anything else is `medium` (protocol §3). */
+/** `high`, `medium` or `low`, case-insensitive; else `medium` (docs/protocol.md §3.8). */
 export function coercePriority(value: unknown): Priority {
   const text = typeof value === "string" ? value.trim().toLowerCase() : "";
   return text === "high" || text === "low" ? text : "medium";

@@ -1,5 +1,5 @@
 /**
- * The five functions a model may call (protocol.md §5), defined once.
+ * The five functions a model may call (docs/protocol.md §5.5), defined once.
  *
  * Providers turn {@link FUNCTIONS} into their own declarations (`z.toJSONSchema` of each
  * `parameters` schema); the loop uses the names to decide what a call means.

@@ -84,7 +84,8 @@ function isKnownType(type: string): type is keyof typeof SCHEMAS {
 }
 
 /**
- * The frame id of protocol.md §2: `screenshot_id` if non-empty, else `frame_number`, else "0".
+ * The frame id of docs/protocol.md §2.3: `screenshot_id` if non-empty, else `frame_number`,
+ * else "0".
  */
 export function frameIdOf(screenshotId: unknown, frameNumber: unknown): string {
   if (
@@ -182,7 +183,7 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
       const decoded = decodeContext(rawContext);
       if (typeof decoded === "string") {
         // A hello's optional fields are left out when wrongly typed (every hello gets
-        // session_ready, protocol §3); a frame with a broken context is refused.
+        // session_ready, docs/protocol.md §3.1); a frame with a broken context is refused.
         if (type === "frame_event") return invalid(type, decoded, obj);
         droppedContextItems = 0;
       } else {
@@ -230,7 +231,7 @@ function invalid(
 
 /**
  * A hello's fields, each checked once against its schema: a wrongly typed one is left out
- * rather than costing the client its session (every hello is answered, protocol §3).
+ * rather than costing the client its session (every hello is answered, docs/protocol.md §3.1).
  */
 function decodeHello(obj: Record<string, unknown>): z.ZodSafeParseResult<ClientMessage> {
   const hello: ClientHello = { type: "client_hello" };

@@ -1,5 +1,5 @@
 /**
- * HTTP routes of protocol.md §6 and the WebSocket upgrade of `/v1/proactive`.
+ * HTTP routes of docs/protocol.md §8 and the WebSocket upgrade of `/v1/proactive`.
  *
  * Everything about a request is decided before `Deno.upgradeWebSocket`: route, method,
  * upgrade header, authentication and capacity. A refused upgrade gets a JSON body and never

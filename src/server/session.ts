@@ -1,5 +1,5 @@
 /**
- * The per-socket state machine of protocol.md §4.
+ * The per-socket state machine of docs/protocol.md §5.
  *
  * A `Session` is fed every incoming payload (`handleMessage`) and the disconnect
  * (`handleClose`); it talks back through a {@link SessionSocket}. It owns the session's
@@ -190,7 +190,7 @@ export class Session {
     if (!decoded.ok) {
       this.#log.info("invalid message", { type: decoded.type ?? "unknown" });
       if (!this.#ready && decoded.type !== "tool_result") {
-        // Before any hello nothing waits in line: the answer goes out at once (protocol §4.1).
+        // Before any hello nothing waits in line: it is answered at once (docs/protocol.md §5.1).
         this.#sendEarly(this.#invalid(decoded.message, decoded.frameId));
       } else if (decoded.type === "frame_event") {
         this.#enqueue({ kind: "reply", message: this.#invalid(decoded.message, decoded.frameId) });
@@ -206,7 +206,7 @@ export class Session {
           error: "the client sent a malformed tool result",
         });
       } else if (decoded.type === "tool_result") {
-        // A late or stray result, even a malformed one, is never an error (protocol §2).
+        // A late or stray result, even a malformed one, is never an error (docs/protocol.md §2.4).
         this.#log.debug("tool result discarded: malformed and not awaited");
       } else if (this.#busy) {
         // Sent now it would be read as the running frame's terminal: it waits its turn.
@@ -339,11 +339,11 @@ export class Session {
 
   #onFrame(frame: FrameEvent): void {
     if (!this.#ready) {
-      // protocol §4.1: before the first hello a frame is answered at once, whatever it holds.
+      // Before any hello a frame is answered at once, whatever it holds (docs/protocol.md §5.1).
       this.#sendEarly(noContext(frameIdOf(frame.screenshot_id, frame.frame_number)));
       return;
     }
-    // protocol.md §2: a newer context travels with the frame and is used by it.
+    // docs/protocol.md §2.3: a newer context travels with the frame and is used by it.
     if (frame.session_context) {
       const version = frame.context_version;
       if (!this.#context || (version != null && version !== this.#contextVersion)) {

@@ -104,7 +104,7 @@ type Body = {
   systemInstruction?: unknown;
 };
 
-Deno.test("GeminiModel sends the request of protocol.md §5", async (t) => {
+Deno.test("GeminiModel sends the request of docs/protocol.md §5.5", async (t) => {
   await t.step("path, key header, tools forced with ANY, prompt, image", async () => {
     await using fake = new FakeGemini([
       functionCallAnswer("no_task_found", { context_summary: "chat" }),
@@ -325,7 +325,7 @@ function candidateAnswer(parts: unknown[], finishReason = "STOP", usage?: FakeUs
   };
 }
 
-/** Replies that are no answer: protocol.md §3 makes them GEMINI_ERROR, not a decision. */
+/** Replies that are no answer: docs/protocol.md §4 makes them GEMINI_ERROR, not a decision. */
 const UNREADABLE: Array<[string, GeminiStep, string]> = [
   [
     "a 200 whose body is not JSON",

@@ -119,7 +119,7 @@ Deno.test("decodeClientMessage() names the field, never the value", async (t) =>
   });
 });
 
-Deno.test("frameIdOf() follows protocol.md §2", () => {
+Deno.test("frameIdOf() follows docs/protocol.md §2.3", () => {
   assert.equal(frameIdOf("s1", 4), "s1");
   assert.equal(frameIdOf("", 4), "4");
   assert.equal(frameIdOf(null, 4), "4");
