@@ -1,26 +1,80 @@
 /**
- * Public API of `proactive`: the wire protocol (schemas, types, codec) and the analysis core,
- * for clients and for other providers.
+ * Public API of `proactive` for clients: the `/v1/proactive` wire protocol (message types,
+ * runtime validators, the JSON Schema) and the reference client, {@link ProactiveClient}.
+ *
+ * Everything here runs in Deno, browsers and Node 22+ (anything with a WHATWG `WebSocket`):
+ * no `Deno.*` or `node:` API, and none of the server or its analysis core. `deno task build`
+ * bundles it into one ESM file, `dist/client.js`.
+ *
+ * ```ts
+ * import { ProactiveClient } from "./mod.ts";
+ *
+ * await using client = await ProactiveClient.connect({ url: "ws://127.0.0.1:8080/v1/proactive" });
+ * const terminal = await client.analyzeFrame({ app_name: "Slack", ocr_text: "Send the report?" });
+ * console.log(terminal.type);
+ * ```
  *
  * @module
  */
-export * from "./src/protocol/messages.ts";
-export { decodeClientMessage, encodeServerMessage, frameIdOf } from "./src/protocol/codec.ts";
-export type { DecodeFailure, DecodeOptions, DecodeResult } from "./src/protocol/codec.ts";
-export { protocolJsonSchema } from "./src/protocol/schema.ts";
-export { analyzeFrame } from "./src/analysis/analyze_frame.ts";
-export type { AnalysisEvent, AnalyzeFrameOptions } from "./src/analysis/analyze_frame.ts";
-export { ModelError } from "./src/analysis/model.ts";
+export {
+  ERROR_CODES,
+  MAX_MODEL_ITERATIONS,
+  MAX_SCREENSHOT_ID_CHARS,
+  PRIORITIES,
+  PROTOCOL_VERSIONS,
+  TOOL_KINDS,
+} from "./src/protocol/messages.ts";
+export type { ErrorCode, Priority, ProtocolVersion, ToolKind } from "./src/protocol/messages.ts";
 export type {
-  AnalysisRequest,
-  Conversation,
-  FrameInput,
-  FunctionCall,
-  Model,
-  ModelReply,
-  ModelUsage,
-  Turn,
-} from "./src/analysis/model.ts";
+  ActiveTask,
+  AnalysisOutcome,
+  AnalysisOutcomeBase,
+  ClientHello,
+  ClientMessage,
+  ExtractedTask,
+  ExtractTaskOutcome,
+  FrameEvent,
+  Goal,
+  GoAway,
+  Heartbeat,
+  MatchType,
+  NoTaskFoundOutcome,
+  PastTask,
+  RejectTaskOutcome,
+  ServerError,
+  ServerMessage,
+  SessionContext,
+  SessionReady,
+  TaskStatus,
+  ToolCallCancel,
+  ToolCallRequest,
+  ToolResult,
+  ToolResultItem,
+  Usage,
+} from "./src/protocol/types.ts";
+export {
+  ActiveTaskSchema,
+  AnalysisOutcomeSchema,
+  ClientHelloSchema,
+  ClientMessageSchema,
+  ExtractedTaskSchema,
+  FrameEventSchema,
+  GoalSchema,
+  GoAwaySchema,
+  HeartbeatSchema,
+  PastTaskSchema,
+  protocolJsonSchema,
+  ServerErrorSchema,
+  ServerMessageSchema,
+  SessionContextSchema,
+  SessionReadySchema,
+  ToolCallCancelSchema,
+  ToolCallRequestSchema,
+  ToolResultItemSchema,
+  ToolResultSchema,
+  UsageSchema,
+} from "./src/protocol/schema.ts";
+export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./src/protocol/schema.ts";
 export { ProactiveClient } from "./src/client/client.ts";
 export type {
   ClientEvent,

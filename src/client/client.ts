@@ -31,18 +31,22 @@
  */
 import { abortable } from "../async/abortable.ts";
 import {
-  type AnalysisOutcome,
-  type ClientHello,
-  FrameEvent,
-  type ProtocolVersion,
-  type ServerError,
-  type ServerMessage,
-  type SessionContext,
-  type SessionReady,
-  type ToolCallRequest,
-  type ToolResult,
-  ToolResultItem,
+  FrameEvent as FrameEventSchema,
+  ToolResultItem as ToolResultItemSchema,
 } from "../protocol/messages.ts";
+import type { ProtocolVersion } from "../protocol/messages.ts";
+import type {
+  AnalysisOutcome,
+  ClientHello,
+  FrameEvent,
+  ServerError,
+  ServerMessage,
+  SessionContext,
+  SessionReady,
+  ToolCallRequest,
+  ToolResult,
+  ToolResultItem,
+} from "../protocol/types.ts";
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.ts";
 import {
   type CloseInfo,
@@ -119,7 +123,7 @@ export interface ProactiveClientOptions {
   /**
    * Deadline of one connect attempt, from the token refresh through TCP, TLS and the upgrade
    * to `session_ready`; past it the attempt fails with `HANDSHAKE_TIMEOUT` (and a reconnect
-   * attempt counts as failed). Default 15 000 (protocol.md §4).
+   * attempt counts as failed). Default 15 000 (docs/protocol.md §5.1).
    */
   handshakeTimeoutMs?: number;
   /** Default `timeoutMs` of {@link ProactiveClient.analyzeFrame}; default 60 000. */
@@ -131,7 +135,10 @@ export interface ProactiveClientOptions {
   stuckAfterMs?: number;
   /** Frames that may wait behind the one in flight; beyond, the oldest gives way. Default 16. */
   maxPendingFrames?: number;
-  /** WebSocket constructor; default `globalThis.WebSocket`. */
+  /**
+   * WebSocket constructor; default `globalThis.WebSocket`. Without either, `connect` rejects
+   * with `NO_WEBSOCKET`.
+   */
   WebSocket?: WebSocketConstructor;
   /**
    * Pad 1–64 KB messages with trailing spaces to 64 KB so Deno's WebSocket client does not
@@ -176,7 +183,7 @@ interface PendingTool {
 /** Abort reason of a tool call whose frame the caller gave up on: the server is told. */
 class FrameAbandoned extends Error {}
 
-/** Default {@link ProactiveClientOptions.handshakeTimeoutMs}: protocol.md §4's 15 s. */
+/** Default {@link ProactiveClientOptions.handshakeTimeoutMs}: docs/protocol.md §5.1's 15 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** Default frame deadline: the Omi desktop app's 60 s, above the server's 45 s analysis cap. */
 export const DEFAULT_FRAME_TIMEOUT_MS = 60_000;
@@ -230,7 +237,16 @@ export class ProactiveClient implements AsyncDisposable {
     this.#reconnect = options.reconnect === false
       ? false
       : { ...DEFAULT_RECONNECT, ...options.reconnect };
-    this.#WebSocket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor);
+    const WebSocket: unknown = options.WebSocket ??
+      (globalThis as { WebSocket?: unknown }).WebSocket;
+    if (typeof WebSocket !== "function") {
+      throw new ClientError(
+        "NO_WEBSOCKET",
+        "No WebSocket implementation is available: this runtime has no global WebSocket " +
+          "(Node 22+, Deno and browsers have one); pass a constructor as the WebSocket option",
+      );
+    }
+    this.#WebSocket = WebSocket as WebSocketConstructor;
     this.#pad = shouldPadMessages(url, options.padMessages);
     this.#random = options.random ?? Math.random;
     this.#context = options.context ?? {};
@@ -283,7 +299,7 @@ export class ProactiveClient implements AsyncDisposable {
     }
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal, "The frame"));
-    const checked = FrameEvent.safeParse({ ...fields, type: "frame_event" });
+    const checked = FrameEventSchema.safeParse({ ...fields, type: "frame_event" });
     if (!checked.success) {
       const issue = checked.error.issues[0];
       const path = issue?.path.map(String).join(".") || "frame";
@@ -354,6 +370,7 @@ export class ProactiveClient implements AsyncDisposable {
     return this.#closing;
   }
 
+  /** Closes the client, as {@link close}: for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -563,7 +580,7 @@ export class ProactiveClient implements AsyncDisposable {
           Promise.resolve().then(() => handler(request, controller.signal)),
           controller.signal,
         );
-        const valid = ToolResultItem.array().safeParse(results);
+        const valid = ToolResultItemSchema.array().safeParse(results);
         if (valid.success) reply.results = valid.data;
         else reply.error = "The client's search returned malformed results";
       } catch (err) {

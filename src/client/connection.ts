@@ -12,13 +12,8 @@
  *
  * @module
  */
-import {
-  type ClientHello,
-  type ClientMessage,
-  type ServerMessage,
-  ServerMessage as ServerMessageSchema,
-  type SessionReady,
-} from "../protocol/messages.ts";
+import { ServerMessage as ServerMessageSchema } from "../protocol/messages.ts";
+import type { ClientHello, ClientMessage, ServerMessage, SessionReady } from "../protocol/types.ts";
 import { ClientError } from "./errors.ts";
 import { padJson } from "./nagle_padding.ts";
 
@@ -132,7 +127,7 @@ export class Connection {
               "authenticate with a cookie or through a proxy",
             { cause: err },
           )
-          : new ClientError("CONNECT_FAILED", `Cannot connect to ${where}: invalid URL`, {
+          : new ClientError("CONNECT_FAILED", `Cannot connect to ${where}: ${openFailure(err)}`, {
             cause: err,
           }),
       );
@@ -303,6 +298,14 @@ function announcedLimit(data: unknown): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Why the WebSocket constructor threw: a bad URL (SyntaxError) or the library's words. */
+function openFailure(err: unknown): string {
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === "SyntaxError") return "invalid URL";
+  const message = err instanceof Error ? err.message.replace(/\s+/g, " ").trim() : "";
+  return message ? `the WebSocket could not be created (${message.slice(0, 160)})` : "invalid URL";
 }
 
 /** Why an open failed, in a few words (no headers, no tokens). */

@@ -28,13 +28,19 @@ export type ClientErrorCode =
   /** The frame does not fit the `frame_event` schema. */
   | "INVALID_FRAME"
   /** A token was given but this runtime's WebSocket cannot send headers (browsers). */
-  | "HEADERS_UNSUPPORTED";
+  | "HEADERS_UNSUPPORTED"
+  /**
+   * No WebSocket implementation: the runtime has no global `WebSocket` (Node before 22, or
+   * started with `--no-experimental-websocket`) and none was given as the `WebSocket` option.
+   */
+  | "NO_WEBSOCKET";
 
 /** A failed client call; `code` is stable, `message` is for people. */
 export class ClientError extends Error {
   /** Stable code callers can switch on. */
   readonly code: ClientErrorCode;
 
+  /** An error with a stable `code`, a message for people and an optional `cause`. */
   constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ClientError";

@@ -3,18 +3,19 @@
  *
  * These definitions are the single source of truth: the decoder validates client messages
  * with them, the inferred types flow through the code, and `z.toJSONSchema` publishes them
- * (see `schema.ts`). Unknown fields are accepted and dropped, as protocol.md §1 requires.
+ * (see `schema.ts`). Unknown fields are accepted and dropped, as docs/protocol.md §1 says.
  *
  * @module
  */
 import { z } from "zod";
+import type * as T from "./types.ts";
 
 /** Protocol versions we speak; the highest one a client asks for is negotiated. */
 export const PROTOCOL_VERSIONS = ["1.0", "1.1"] as const;
 /** A negotiated protocol version. */
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 
-/** The model-call cap of protocol.md §5, announced in `session_ready`. */
+/** The model-call cap of docs/protocol.md §5.5, announced in `session_ready`. */
 export const MAX_MODEL_ITERATIONS = 5;
 /** The tool kinds the desktop executes for us. */
 export const TOOL_KINDS = ["search_similar", "search_keywords"] as const;
@@ -39,7 +40,7 @@ export const ActiveTask = z.object({
   relevance_score: optInt,
 });
 /** A task the user has open. */
-export type ActiveTask = z.infer<typeof ActiveTask>;
+export type ActiveTask = T.ActiveTask;
 
 /** A completed or user-deleted task. */
 export const PastTask = z.object({
@@ -47,7 +48,7 @@ export const PastTask = z.object({
   description: z.string(),
 });
 /** A completed or deleted task. */
-export type PastTask = z.infer<typeof PastTask>;
+export type PastTask = T.PastTask;
 
 /** A goal the user has set. */
 export const Goal = z.object({
@@ -56,7 +57,7 @@ export const Goal = z.object({
   description: optString,
 });
 /** A goal the user has set. */
-export type Goal = z.infer<typeof Goal>;
+export type Goal = T.Goal;
 
 /** What the desktop knows about the user; every list may be empty or missing. */
 export const SessionContext = z.object({
@@ -66,7 +67,7 @@ export const SessionContext = z.object({
   goals: z.array(Goal).nullish(),
 });
 /** What the desktop knows about the user. */
-export type SessionContext = z.infer<typeof SessionContext>;
+export type SessionContext = T.SessionContext;
 
 // ---------------------------------------------------------------------------------------
 // Client → server
@@ -81,7 +82,7 @@ export const ClientHello = z.object({
   session_context: SessionContext.nullish(),
 });
 /** The first message of a session. */
-export type ClientHello = z.infer<typeof ClientHello>;
+export type ClientHello = T.ClientHello;
 
 /** One screen to analyse. */
 export const FrameEvent = z.object({
@@ -96,12 +97,16 @@ export const FrameEvent = z.object({
   session_context: SessionContext.nullish(),
 });
 /** One screen to analyse. */
-export type FrameEvent = z.infer<typeof FrameEvent>;
+export type FrameEvent = T.FrameEvent;
 
 /** Where a search hit came from on the desktop. */
 export const MatchType = z.enum(["vector", "fts", "unspecified"]);
 /** The status of a task a search found. */
 export const TaskStatus = z.enum(["active", "completed", "deleted"]);
+/** Where a search hit came from on the desktop. */
+export type MatchType = T.MatchType;
+/** The status of a task a search found. */
+export type TaskStatus = T.TaskStatus;
 
 /** One task a desktop search found. */
 export const ToolResultItem = z.object({
@@ -113,7 +118,7 @@ export const ToolResultItem = z.object({
   relevance_score: optInt,
 });
 /** One task a desktop search found. */
-export type ToolResultItem = z.infer<typeof ToolResultItem>;
+export type ToolResultItem = T.ToolResultItem;
 
 /** The desktop's answer to a `tool_call_request`, matched by `request_id` only. */
 export const ToolResult = z.object({
@@ -124,12 +129,12 @@ export const ToolResult = z.object({
   error: optString,
 });
 /** The desktop's answer to a `tool_call_request`. */
-export type ToolResult = z.infer<typeof ToolResult>;
+export type ToolResult = T.ToolResult;
 
 /** Application-level keep-alive; never answered. */
 export const Heartbeat = z.object({ type: z.literal("heartbeat") });
 /** Application-level keep-alive. */
-export type Heartbeat = z.infer<typeof Heartbeat>;
+export type Heartbeat = T.Heartbeat;
 
 /** Every message a client may send. */
 export const ClientMessage = z.discriminatedUnion("type", [
@@ -139,7 +144,7 @@ export const ClientMessage = z.discriminatedUnion("type", [
   Heartbeat,
 ]);
 /** Every message a client may send. */
-export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessage = T.ClientMessage;
 
 // ---------------------------------------------------------------------------------------
 // Server → client
@@ -156,7 +161,7 @@ export const SessionReady = z.object({
   max_message_bytes: z.int().optional(),
 });
 /** The reply to every `client_hello`. */
-export type SessionReady = z.infer<typeof SessionReady>;
+export type SessionReady = T.SessionReady;
 
 /** Asks the desktop to run a search over the user's tasks. */
 export const ToolCallRequest = z.object({
@@ -168,7 +173,7 @@ export const ToolCallRequest = z.object({
   frame_id: z.string(),
 });
 /** Asks the desktop to run a search over the user's tasks. */
-export type ToolCallRequest = z.infer<typeof ToolCallRequest>;
+export type ToolCallRequest = T.ToolCallRequest;
 
 /** Task priorities on the wire. */
 export const PRIORITIES = ["high", "medium", "low"] as const;
@@ -189,9 +194,9 @@ export const ExtractedTask = z.object({
   relevance_score: z.int(),
 });
 /** A task the analysis extracted. */
-export type ExtractedTask = z.infer<typeof ExtractedTask>;
+export type ExtractedTask = T.ExtractedTask;
 
-/** Per-frame accounting (v1.1 §7.3; sent to every client, extra fields are safe). */
+/** Per-frame accounting (docs/protocol.md §3.4; sent to every client, extra fields are safe). */
 export const Usage = z.object({
   model_calls: z.int(),
   tool_calls: z.int(),
@@ -205,7 +210,7 @@ export const Usage = z.object({
   cost_usd: z.number(),
 });
 /** Per-frame accounting. */
-export type Usage = z.infer<typeof Usage>;
+export type Usage = T.Usage;
 
 const outcomeCommon = {
   type: z.literal("analysis_outcome"),
@@ -222,9 +227,9 @@ export const AnalysisOutcome = z.discriminatedUnion("outcome_kind", [
   z.object({ ...outcomeCommon, outcome_kind: z.literal("no_task_found") }),
 ]);
 /** The terminal message of an analysed frame. */
-export type AnalysisOutcome = z.infer<typeof AnalysisOutcome>;
+export type AnalysisOutcome = T.AnalysisOutcome;
 
-/** Stable error codes of protocol.md §3. */
+/** Stable error codes of docs/protocol.md §4. */
 export const ERROR_CODES = [
   "NO_CONTEXT",
   "GEMINI_ERROR",
@@ -248,7 +253,7 @@ export const ServerError = z.object({
   retry_after_ms: z.int().optional(),
 });
 /** An error sent to the client. */
-export type ServerError = z.infer<typeof ServerError>;
+export type ServerError = T.ServerError;
 
 /** v1.1: a pending tool call will not be waited for any more. */
 export const ToolCallCancel = z.object({
@@ -258,7 +263,7 @@ export const ToolCallCancel = z.object({
   reason: z.string(),
 });
 /** v1.1: a pending tool call will not be waited for any more. */
-export type ToolCallCancel = z.infer<typeof ToolCallCancel>;
+export type ToolCallCancel = T.ToolCallCancel;
 
 /** v1.1: the server is draining; reconnect after the given delay. */
 export const GoAway = z.object({
@@ -267,7 +272,7 @@ export const GoAway = z.object({
   reconnect_after_ms: z.int(),
 });
 /** v1.1: the server is draining. */
-export type GoAway = z.infer<typeof GoAway>;
+export type GoAway = T.GoAway;
 
 /** Every message the server may send. */
 export const ServerMessage = z.union([
@@ -279,4 +284,32 @@ export const ServerMessage = z.union([
   GoAway,
 ]);
 /** Every message the server may send. */
-export type ServerMessage = z.infer<typeof ServerMessage>;
+export type ServerMessage = T.ServerMessage;
+
+// The published types are the hand-written ones of `types.ts` (no zod types in the public
+// API); this fails to compile if one of them drifts from what its schema infers.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type AllTrue<Checks extends true[]> = Checks;
+type _TypesMatchSchemas = AllTrue<[
+  Same<ActiveTask, z.infer<typeof ActiveTask>>,
+  Same<PastTask, z.infer<typeof PastTask>>,
+  Same<Goal, z.infer<typeof Goal>>,
+  Same<SessionContext, z.infer<typeof SessionContext>>,
+  Same<ClientHello, z.infer<typeof ClientHello>>,
+  Same<FrameEvent, z.infer<typeof FrameEvent>>,
+  Same<ToolResultItem, z.infer<typeof ToolResultItem>>,
+  Same<ToolResult, z.infer<typeof ToolResult>>,
+  Same<Heartbeat, z.infer<typeof Heartbeat>>,
+  Same<ClientMessage, z.infer<typeof ClientMessage>>,
+  Same<SessionReady, z.infer<typeof SessionReady>>,
+  Same<ToolCallRequest, z.infer<typeof ToolCallRequest>>,
+  Same<ExtractedTask, z.infer<typeof ExtractedTask>>,
+  Same<Usage, z.infer<typeof Usage>>,
+  Same<AnalysisOutcome, z.infer<typeof AnalysisOutcome>>,
+  Same<ServerError, z.infer<typeof ServerError>>,
+  Same<ToolCallCancel, z.infer<typeof ToolCallCancel>>,
+  Same<GoAway, z.infer<typeof GoAway>>,
+  Same<ServerMessage, z.infer<typeof ServerMessage>>,
+  Same<MatchType, z.infer<typeof MatchType>>,
+  Same<TaskStatus, z.infer<typeof TaskStatus>>,
+]>;
