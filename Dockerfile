@@ -5,10 +5,10 @@
 #   docker build -t proactive:dev .
 #   docker run --rm -p 8080:8080 -e FIREBASE_PROJECT_ID=my-project proactive:dev
 #
-# Stage 1 resolves every dependency into DENO_DIR with the lockfile frozen; stage 2 copies
-# DENO_DIR and the sources onto the distroless Deno image (no shell, no package manager) and
-# runs with --cached-only, so nothing is downloaded or written at run time: the root
-# filesystem can be read-only.
+# Stage 1 resolves what main.ts runs on, and nothing else, into DENO_DIR from the committed
+# lockfile; stage 2 copies DENO_DIR and the sources onto the distroless Deno image (no shell, no
+# package manager) and runs with --cached-only, so nothing is downloaded or written at run
+# time: the root filesystem can be read-only.
 
 # ---- build: download and cache dependencies -------------------------------------------------
 # Pinned to the Deno version CI uses (.ci/run); bump both together.
@@ -20,15 +20,25 @@ ENV DENO_DIR=/deno-dir \
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when deno.json or deno.lock change.
-# --frozen fails the build if the lockfile is out of date instead of silently updating it.
 COPY deno.json deno.lock ./
-RUN deno install --frozen
-
 # Sources. Only what the server imports; tests, docs and tooling stay out of the image.
 COPY main.ts ./
 COPY src/ ./src/
-# Fails the build if main.ts imports anything not already in the lockfile or on disk.
+
+# Only runtime dependencies. deno.json also maps test-only packages (ajv, yaml, playwright-core)
+# and `deno install` would put every package of the lockfile into DENO_DIR, so the image gets
+# its own deno.json: the imports main.ts reaches, plus an allowScripts deny for the packages
+# with lifecycle scripts (never run here), so no "Ignored build scripts" box is printed.
+# Installing that config prunes deno.lock, hence no --frozen here; verify-lock then fails the
+# build unless every entry left is in the committed lockfile, unchanged.
+COPY scripts/image_config.ts /build/
+RUN cp deno.lock /build/deno.lock.committed \
+ && deno run --no-config --no-lock --allow-read=/app --allow-write=/app/deno.json \
+      /build/image_config.ts prune main.ts \
+ && deno install --entrypoint main.ts \
+ && deno run --no-config --no-lock --allow-read=/app,/build \
+      /build/image_config.ts verify-lock /build/deno.lock.committed
+# Fails the build if main.ts imports anything not already in the (pruned) lockfile or on disk.
 RUN deno cache --frozen main.ts
 
 # ---- runtime --------------------------------------------------------------------------------

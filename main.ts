@@ -16,11 +16,19 @@ import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { type ProactiveServer, startServer } from "./src/server/server.ts";
 
-/** `http://host:port` plus `path`, with an IPv6 host in brackets. */
-function httpUrl(addr: Deno.NetAddr, path = ""): string {
+/** `scheme://host:port` plus `path`, with an IPv6 host in brackets. */
+function httpUrl(addr: Deno.NetAddr, path = "", scheme = "http"): string {
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  return `http://${host}:${addr.port}${path}`;
+  return `${scheme}://${host}:${addr.port}${path}`;
 }
+
+const USAGE = `usage: deno task start   (or: deno run <permissions> main.ts)
+
+Serves the proactive WebSocket API on ws://HOST:PORT/v1/proactive and Prometheus metrics on
+HOST:METRICS_PORT/metrics. Takes no arguments: everything is configured by environment
+variables (PORT, HOST, MODEL_PROVIDER, GEMINI_API_KEY, AUTH_MODE, FIREBASE_PROJECT_ID, ...;
+see README.md, "Configuration"). With none set it listens on 127.0.0.1:8080 with the offline
+model and no authentication. SIGTERM or SIGINT drains and exits 0.`;
 
 /** Start-up refused: one line on stderr, exit 1, never a stack trace. */
 function refuse(line: string): never {
@@ -54,6 +62,10 @@ function listenFailure(
 }
 
 function main(): void {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   let config: Config;
   try {
     config = loadConfig(Deno.env.toObject());
@@ -101,6 +113,7 @@ function main(): void {
   }
   log.info("listening", {
     url: httpUrl(server.addr),
+    ws: httpUrl(server.addr, "/v1/proactive", "ws"),
     metrics: httpUrl(metricsServer.addr, "/metrics"),
     model: model.name,
     auth: config.authMode,

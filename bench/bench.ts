@@ -1,8 +1,9 @@
 /**
- * `deno task bench [--quick] [--out BENCHMARKS.md]`: our server against the bare server,
+ * `deno task bench [--quick] [--write | --out FILE]`: our server against the bare server,
  * one after the other in the same run, with the same fake Gemini process, on this machine.
+ * The figures go to stdout; only `--write` (BENCHMARKS.md) or `--out FILE` writes a file.
  *
- * Every speed target is a ratio to the bare server measured in the same run (issue 8), never
+ * Every speed target is a ratio to the bare server measured in the same run, never
  * an absolute figure. Steps:
  * 1. Deno's WebSocket client latency per message size (`ws_client_latency.ts`).
  * 2. Resident memory per idle session: a fresh server per kind, 3 000 sessions after hello.
@@ -14,8 +15,8 @@
  *      queues (and, for context, at 20 ms, where both servers saturate their JS thread);
  *    - the matrix: scenarios (no_task, search_extract) × frame sizes (0, 4 KB, 200 KB,
  *      1 MB) at 10 sessions, instant model.
- * 4. A table on stdout, and the figures between the `bench` markers of BENCHMARKS.md
- *    (anything outside the markers is kept).
+ * 4. A table on stdout and, with `--write` or `--out`, the figures between the `bench`
+ *    markers of BENCHMARKS.md or FILE (anything outside the markers is kept).
  *
  * @module
  */
@@ -93,7 +94,7 @@ const FAST_LATENCY_MS = 20;
 /** Share of the machine other processes may use during a pair before it is run again. */
 const OTHER_BUSY_LIMIT = 0.15;
 
-/** The targets of issue 8. */
+/** The speed targets, each a ratio to the bare server (or an added latency). */
 const TARGETS = { throughputRatio: 0.7, addedP99Ms: 5, memoryRatio: 1.25 } as const;
 
 /** One load run and what was read around its window. */
@@ -550,8 +551,8 @@ const METHOD =
   `Our server against a bare server (\`bench/bare_server.ts\`: the least any server must do per
 frame), one after the other in the same run, both talking to the same fake Gemini process, on
 the same machine. Every target is a ratio to the bare server or a latency *added* to the
-model's, never an absolute figure. Rerun with \`deno task bench\` (about 6–7 minutes) or
-\`deno task bench --quick\` (about 2 minutes). \`bench/profile.ts\` runs one server under
+model's, never an absolute figure. Rerun with \`deno task bench --write\` (about 6–7 minutes) or
+\`deno task bench --quick --write\` (about 2 minutes); without \`--write\` it only prints. \`bench/profile.ts\` runs one server under
 \`--cpu-prof\` with the same fake and load generator and sums the profile of the measuring
 window (top functions by self and inclusive time, split by area).
 
@@ -648,14 +649,42 @@ async function machine(): Promise<Report["machine"]> {
 
 // ---------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean", default: false },
-      out: { type: "string", default: `${ROOT}BENCHMARKS.md` },
-    },
-  });
+const USAGE = `usage: deno task bench [--quick] [--write | --out FILE]
+
+Measures our server against the bare server on this machine and prints the figures.
+  --quick      shorter windows and fewer repetitions (about 2 minutes)
+  --write      also write the figures into BENCHMARKS.md, between its bench markers
+  --out FILE   also write them into FILE instead
+  -h, --help   print this and exit`;
+
+/** The parsed command line, or the exit for `--help` and bad arguments. */
+export function benchOptions(
+  args: string[],
+): { quick: boolean; out: string | undefined } | { exit: number; message: string } {
+  let values: { quick?: boolean; write?: boolean; out?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        quick: { type: "boolean", default: false },
+        write: { type: "boolean", default: false },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    return { exit: 2, message: `bench: ${err instanceof Error ? err.message : err}\n${USAGE}` };
+  }
+  if (values.help) return { exit: 0, message: USAGE };
+  if (values.write && values.out !== undefined) {
+    return { exit: 2, message: `bench: --write and --out exclude each other\n${USAGE}` };
+  }
+  const out = values.out ?? (values.write ? `${ROOT}BENCHMARKS.md` : undefined);
+  return { quick: values.quick ?? false, out };
+}
+
+async function main(values: { quick: boolean; out: string | undefined }): Promise<void> {
   const plan = values.quick ? QUICK : FULL;
   const started = performance.now();
   ticksPerSecond = await readClockTicks();
@@ -775,6 +804,10 @@ async function main(): Promise<void> {
   report.wallSeconds = (performance.now() - started) / 1000;
   const body = markdown(report as Report);
   console.log(body);
+  if (values.out === undefined) {
+    log("[bench] wrote no file (--write writes BENCHMARKS.md, --out FILE another file)");
+    return;
+  }
   await writeMarkdown(values.out, body);
   log(`[bench] wrote ${values.out}`);
 }
@@ -792,8 +825,13 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGINT", stopAll);
   Deno.addSignalListener("SIGTERM", stopAll);
+  const options = benchOptions(Deno.args);
+  if ("exit" in options) {
+    (options.exit === 0 ? console.log : console.error)(options.message);
+    Deno.exit(options.exit);
+  }
   try {
-    await main();
+    await main(options);
   } catch (err) {
     console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
     for (const child of children) await child.stop("SIGKILL", 1_000);

@@ -1,5 +1,7 @@
 /**
- * `deno task bench-messages [--out BENCHMARKS.md]`: the cost of one hostile message.
+ * `deno task bench-messages [--shape NAME]… [--write | --out FILE]`: the cost of one hostile
+ * message. The table goes to stdout; only `--write` (BENCHMARKS.md) or `--out FILE` writes it
+ * into a file, between its `messages` markers.
  *
  * For each shape, one message of `MAX_MESSAGE_BYTES` (16 MiB, less a little) is handed to a
  * real `Session` (`handleMessage`, the whole synchronous path from payload to reply), and,
@@ -248,17 +250,59 @@ function table(rows: Row[]): string {
   return lines.join("\n");
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      measure: { type: "string" },
-      what: { type: "string" },
-      out: { type: "string" },
-      shape: { type: "string", multiple: true },
-    },
-  });
-  if (values.measure) return measure(values.measure, values.what === "bare" ? "bare" : "ours");
+const USAGE = `usage: deno task bench-messages [--shape NAME]... [--write | --out FILE]
+
+Measures one hostile message of each shape against a bare JSON.parse and prints the table.
+  --shape NAME  only this shape (repeatable); one of: ${Object.keys(SHAPES).join(", ")}
+  --write       also write the table into BENCHMARKS.md, between its messages markers
+  --out FILE    also write it into FILE instead
+  -h, --help    print this and exit`;
+
+async function main(): Promise<number> {
+  let values: {
+    measure?: string;
+    what?: string;
+    out?: string;
+    write?: boolean;
+    help?: boolean;
+    shape?: string[];
+  };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        measure: { type: "string" },
+        what: { type: "string" },
+        out: { type: "string" },
+        write: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+        shape: { type: "string", multiple: true },
+      },
+    }));
+  } catch (err) {
+    console.error(`bench-messages: ${err instanceof Error ? err.message : err}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.measure) {
+    measure(values.measure, values.what === "bare" ? "bare" : "ours");
+    return 0;
+  }
+  if (values.write && values.out !== undefined) {
+    console.error(`bench-messages: --write and --out exclude each other\n${USAGE}`);
+    return 2;
+  }
+  const unknown = (values.shape ?? []).filter((shape) => !(shape in SHAPES));
+  if (unknown.length) {
+    console.error(`bench-messages: unknown shape ${unknown.join(", ")}\n${USAGE}`);
+    return 2;
+  }
+  const out = values.out ??
+    (values.write ? new URL("../BENCHMARKS.md", import.meta.url).pathname : undefined);
   const rows: Row[] = [];
   for (const shape of values.shape?.length ? values.shape : Object.keys(SHAPES)) {
     const bare = await child(shape, "bare");
@@ -284,18 +328,16 @@ async function main(): Promise<void> {
     new Date().toISOString().slice(0, 16)
   }Z, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores.\n\n${table(rows)}\n`;
   console.log(text);
-  if (values.out) {
-    const doc = await Deno.readTextFile(values.out);
+  if (out) {
+    const doc = await Deno.readTextFile(out);
     const start = "<!-- messages:start -->";
     const end = "<!-- messages:end -->";
     const a = doc.indexOf(start);
     const b = doc.indexOf(end);
-    if (a < 0 || b < a) throw new Error(`${values.out} has no ${start} … ${end} markers`);
-    await Deno.writeTextFile(
-      values.out,
-      `${doc.slice(0, a + start.length)}\n${text}${doc.slice(b)}`,
-    );
+    if (a < 0 || b < a) throw new Error(`${out} has no ${start} … ${end} markers`);
+    await Deno.writeTextFile(out, `${doc.slice(0, a + start.length)}\n${text}${doc.slice(b)}`);
   }
+  return 0;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) Deno.exit(await main());

@@ -2,11 +2,37 @@
  * Prints the size of the default Gemini request for an empty context and a 60-task context:
  * characters and an estimate (characters / 4), and, when GEMINI_API_KEY is set, the exact
  * count from the Gemini countTokens API. `deno task prompt-size`
+ *
+ * @module
  */
+import { parseArgs } from "node:util";
 import { GoogleGenAI } from "@google/genai";
 import type { AnalysisRequest } from "../src/analysis/model.ts";
 import { buildFramePrompt, SYSTEM_INSTRUCTION } from "../src/analysis/prompt.ts";
 import { FUNCTION_DECLARATIONS } from "../src/models/gemini.ts";
+
+const USAGE = `usage: deno task prompt-size
+
+Prints the size of the default model request (system instruction, tools, frame prompt) for an
+empty context and for 60 active tasks: characters and an estimate (characters / 4). With
+GEMINI_API_KEY set it also asks Gemini's countTokens API (GEMINI_MODEL, default
+gemini-2.5-flash) for the exact count; nothing else is sent anywhere.
+  -h, --help  print this and exit`;
+
+try {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: { help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+} catch (err) {
+  console.error(`prompt-size: ${err instanceof Error ? err.message : err}\n${USAGE}`);
+  Deno.exit(2);
+}
 
 const frame = {
   frameId: "1",

@@ -37,6 +37,16 @@ import { TaskStore } from "../src/replay/task_store.ts";
 const USAGE = "usage: deno task replay <folder|file.jsonl> [--url ws://host:port/v1/proactive] " +
   "[--token TOKEN] [--db tasks.sqlite] [--json]";
 
+/** `--help`: the usage line and what each option does. */
+const HELP = USAGE + "\n\n" +
+  "Runs recorded screens through a server (without --url, one started in-process with the\n" +
+  "configured model) and prints a table and a summary.\n" +
+  "  --url URL      a running server instead of the in-process one\n" +
+  "  --token TOKEN  Firebase ID token for --url (or PROACTIVE_TOKEN)\n" +
+  "  --db FILE      keep the SQLite task store in FILE (default: in memory)\n" +
+  '  --json         one JSON line per frame, then {"summary":…}; times in ms, 1 decimal\n' +
+  "  -h, --help     print this and exit";
+
 /** A failure with its one-line message and exit code. */
 class Exit extends Error {
   readonly code: number;
@@ -76,6 +86,11 @@ function openStore(path: string | undefined): TaskStore {
     const reason = err instanceof Error ? err.message.split("\n")[0] : "unknown error";
     throw new Exit(`Cannot open the task store ${path}: ${reason}`);
   }
+}
+
+/** Milliseconds to one decimal: what `--json` prints (the clock's noise is not data). */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 function checkUrl(url: string): string {
@@ -141,7 +156,7 @@ async function main(args: string[]): Promise<number> {
     throw new Exit(`${err instanceof Error ? err.message : "bad arguments"}; ${USAGE}`, 2);
   }
   if (values.help) {
-    console.log(USAGE);
+    console.log(HELP);
     return 0;
   }
   if (positionals.length !== 1) {
@@ -180,8 +195,10 @@ async function main(args: string[]): Promise<number> {
     }
     const summary = summarize(rows);
     if (values.json) {
-      for (const row of rows) console.log(JSON.stringify(row));
-      console.log(JSON.stringify({ summary }));
+      for (const row of rows) console.log(JSON.stringify({ ...row, ms: roundMs(row.ms) }));
+      console.log(JSON.stringify({
+        summary: { ...summary, p50Ms: roundMs(summary.p50Ms), p95Ms: roundMs(summary.p95Ms) },
+      }));
     } else {
       console.log(formatTable(rows));
       console.log("");

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { FakeClient, rawUpgrade } from "./fakes/fake_client.ts";
 import { FakeGemini, functionCallAnswer, type GeminiStep } from "./fakes/fake_gemini.ts";
 import { IdentityProvider } from "./fakes/identity_provider.ts";
+import { denoEnv } from "./fakes/deno_env.ts";
 import { MainProcess } from "./fakes/main_process.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -19,7 +20,7 @@ async function startUp(env: Record<string, string>) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN],
     clearEnv: true,
-    env: { NO_COLOR: "1", ...env },
+    env: denoEnv({ NO_COLOR: "1", ...env }),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -131,7 +132,7 @@ Deno.test("main.ts refuses bad configuration with one line per variable", async 
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN],
     clearEnv: true,
-    env: { PORT: "eighty", HOST: "0.0.0.0", NO_COLOR: "1" },
+    env: denoEnv({ PORT: "eighty", HOST: "0.0.0.0", NO_COLOR: "1" }),
   }).output();
   assert.equal(output.code, 1);
   const stderr = new TextDecoder().decode(output.stderr).trim().split("\n");
@@ -228,5 +229,43 @@ Deno.test("main.ts refuses a host or port it cannot listen on with one line, no 
     }
   } finally {
     busy.close();
+  }
+});
+
+Deno.test("main.ts logs its WebSocket URL, IPv6 in brackets, and nothing that is not JSON", async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ["IPv4", "127.0.0.1", /^ws:\/\/127\.0\.0\.1:(\d+)\/v1\/proactive$/],
+    ["IPv6", "::1", /^ws:\/\/\[::1\]:(\d+)\/v1\/proactive$/],
+  ];
+  for (const [name, host, ws] of cases) {
+    await t.step(name, async () => {
+      const { stdout, stderr, listened } = await startUp({
+        HOST: host,
+        PORT: "0",
+        METRICS_PORT: "0",
+      });
+      assert.ok(listened, `did not start: ${stdout}${stderr}`);
+      assert.equal(stderr, "");
+      const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
+      const listening = lines.find((line) => line.msg === "listening");
+      const port = ws.exec(listening.ws)?.[1];
+      assert.ok(port, `ws field: ${listening.ws}`);
+      assert.equal(new URL(listening.url).port, port, "ws and url name the same listener");
+    });
+  }
+});
+
+Deno.test("main.ts --help prints its usage and exits 0 without listening", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN, flag],
+      clearEnv: true,
+      env: denoEnv({ PORT: "eighty", NO_COLOR: "1" }),
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, flag);
+    assert.match(stdout, /^usage: /);
+    assert.match(stdout, /ws:\/\/HOST:PORT\/v1\/proactive/);
+    assert.doesNotMatch(stdout, /listening/);
   }
 });

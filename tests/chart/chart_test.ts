@@ -547,13 +547,33 @@ Deno.test("the Dockerfile pins Deno, caches dependencies first and runs unprivil
     }
   });
 
-  await t.step("deno.json and deno.lock are copied and installed before the sources", () => {
-    const lockCopy = lines.findIndex((line) => /^COPY\s+deno\.json\s+deno\.lock\s/.test(line));
-    const install = lines.findIndex((line) => /^RUN\s+deno install --frozen\b/.test(line));
-    const sources = lines.findIndex((line) => /^COPY\s+(?!--from)(?!deno\.)/.test(line));
-    assert.ok(lockCopy >= 0 && install > lockCopy && sources > install, "layer order");
-    assert.ok(lines.some((line) => /^RUN\s+deno cache --frozen main\.ts$/.test(line)));
-  });
+  await t.step(
+    "only main.ts's dependencies are installed, from the committed lockfile",
+    async () => {
+      // The RUN with its continuation lines, as one command.
+      const joined = dockerfile.replace(/\\\n\s*/g, " ").split("\n").map((line) => line.trim());
+      const lockCopy = joined.findIndex((line) => /^COPY\s+deno\.json\s+deno\.lock\s/.test(line));
+      const sources = joined.findIndex((line) => line === "COPY src/ ./src/");
+      const install = joined.findIndex((line) => /^RUN\s.*\bdeno install\b/.test(line));
+      assert.ok(lockCopy >= 0 && sources > lockCopy && install > sources, "layer order");
+      const run = joined[install] ?? "";
+      const steps = run.replace(/^RUN\s+/, "").split(/\s*&&\s*/);
+      const at = (pattern: RegExp) => steps.findIndex((step) => pattern.test(step));
+      const prune = at(/image_config\.ts prune main\.ts$/);
+      const installStep = at(/^deno install --entrypoint main\.ts$/);
+      const verify = at(/image_config\.ts verify-lock \S+$/);
+      assert.ok(prune >= 0 && installStep > prune && verify > installStep, run);
+      assert.ok(
+        !/deno install --frozen(?! --entrypoint)/.test(dockerfile),
+        "installs every import",
+      );
+      assert.ok(joined.some((line) => /^RUN\s+deno cache --frozen main\.ts$/.test(line)));
+      // The helper is in the build context, and stays out of the runtime stage's /app.
+      const ignored = (await read(".dockerignore")).split("\n").map((line) => line.trim());
+      assert.ok(ignored.includes("!scripts/image_config.ts"));
+      assert.ok(lines.includes("COPY scripts/image_config.ts /build/"));
+    },
+  );
 
   await t.step("the image gets every module main.ts imports", async () => {
     assert.ok(lines.includes("COPY main.ts ./") && lines.includes("COPY src/ ./src/"));

@@ -1,8 +1,10 @@
 /**
  * `main.ts` as a real child process, for tests of the shipped binary's behaviour: its
- * environment is exactly what the test gives (plus `PORT=0` and `METRICS_PORT=0` unless the
- * test sets them), and everything it writes to stdout and stderr is kept for assertions.
+ * environment is what the test gives (plus `PORT=0` and `METRICS_PORT=0` unless the test sets
+ * them) on top of what Deno itself needs ({@link denoEnv}: `DENO_DIR`, certificates, proxies,
+ * `HOME`, `PATH`), and everything it writes to stdout and stderr is kept for assertions.
  */
+import { denoEnv } from "./deno_env.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -15,6 +17,8 @@ export interface MainProcessOptions {
   permissions?: string[];
   /** Working directory (what `--allow-read=.` means); default: the test's. */
   cwd?: string;
+  /** Variables Deno would get passed through that the child must not see (e.g. `HOME`). */
+  omitEnv?: string[];
 }
 
 /** A running `main.ts`; `await using` kills it if the test did not stop it. */
@@ -51,7 +55,9 @@ export class MainProcess implements AsyncDisposable {
       args: ["run", ...permissions, MAIN],
       ...(options.cwd ? { cwd: options.cwd } : {}),
       clearEnv: true,
-      env: { PORT: "0", METRICS_PORT: "0", NO_COLOR: "1", ...env },
+      env: denoEnv({ PORT: "0", METRICS_PORT: "0", NO_COLOR: "1", ...env }, {
+        omit: options.omitEnv ?? [],
+      }),
       stdout: "piped",
       stderr: "piped",
     }).spawn();

@@ -54,9 +54,10 @@ async function denoDir(): Promise<string> {
 }
 
 /**
- * The child's whole environment: what the chart sets for `model.provider=vertex` on GKE, the
- * fakes' addresses, and no `GOOGLE_APPLICATION_CREDENTIALS`. `home` is `HOME` (absent when
- * undefined); the runtime gives the image's uid 1993, which has no passwd entry, `HOME=/`.
+ * The child's environment (on top of what Deno needs, `HOME` excepted): what the chart sets
+ * for `model.provider=vertex` on GKE, the fakes' addresses, and no
+ * `GOOGLE_APPLICATION_CREDENTIALS`. `home` is `HOME` (absent when undefined); the runtime gives
+ * the image's uid 1993, which has no passwd entry, `HOME=/`.
  */
 async function vertexEnv(
   vertex: FakeGemini,
@@ -126,6 +127,8 @@ Deno.test("MODEL_PROVIDER=vertex with `deno task start`'s flags gets its token f
       await using main = await MainProcess.start(await vertexEnv(vertex, metadata, home), {
         permissions: flags,
         cwd: ROOT.pathname,
+        // HOME is what this test is about: never this process's, only the case's own.
+        omitEnv: ["HOME"],
       });
       assert.match(main.output, /"model":"vertex:gemini-2\.5-flash"/);
 
@@ -187,6 +190,7 @@ Deno.test("a credential lookup the permissions stop is logged as a permission er
       await using main = await MainProcess.start(await vertexEnv(vertex, metadata, home), {
         permissions,
         cwd: ROOT.pathname,
+        omitEnv: ["HOME"],
       });
       const terminal = await oneFrame(main);
       assert.equal(terminal.type, "server_error", JSON.stringify(terminal));

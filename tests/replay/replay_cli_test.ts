@@ -3,18 +3,17 @@
  * whole offline run over `samples/`.
  */
 import assert from "node:assert/strict";
+import { denoEnv, warmDenoCache } from "../fakes/deno_env.ts";
 
 const SCRIPT = new URL("../../scripts/replay.ts", import.meta.url).pathname;
 const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
+await warmDenoCache([SCRIPT]);
+
 /** The permissions of `deno task replay`. */
 const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
 
 async function replay(args: string[], extraEnv: Record<string, string> = {}) {
-  const env: Record<string, string> = { NO_COLOR: "1", ...extraEnv };
-  for (const name of ["HOME", "DENO_DIR", "PATH"]) {
-    const value = Deno.env.get(name);
-    if (value) env[name] = value;
-  }
+  const env = denoEnv({ NO_COLOR: "1", ...extraEnv });
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, SCRIPT, ...args],
     clearEnv: true,
@@ -167,6 +166,10 @@ Deno.test("deno task replay samples/ runs offline and every frame gets an outcom
     const summary = lines.find((line) => "summary" in line)?.summary;
     assert.deepEqual(new Set(rows.map((row) => row.name)), stems);
     for (const row of rows) assert.match(row.outcome, OUTCOME, `${row.name}: ${row.outcome}`);
+    // Times to one decimal: the clock's noise is not data.
+    for (const ms of [...rows.map((row) => row.ms), summary.p50Ms, summary.p95Ms]) {
+      assert.equal(ms, Math.round(ms * 10) / 10, `ms rounded to 1 decimal: ${ms}`);
+    }
     assert.equal(summary.frames, stems.size);
     // The repeats of earlier asks are recognised as duplicates of stored tasks.
     assert.ok(summary.counts.reject_task >= 1, JSON.stringify(summary.counts));
