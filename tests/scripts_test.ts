@@ -53,6 +53,10 @@ Deno.test("every deno task script answers --help and -h with its usage, exit 0, 
     ["replay", /^usage: deno task replay/],
     ["bench", /^usage: deno task bench \[--quick\] \[--write \| --out FILE\]/],
     ["bench-messages", /^usage: deno task bench-messages .*\[--write \| --out FILE\]/],
+    ["dev", /^usage: deno task dev/],
+    ["compile", /^usage: deno task dev \[--print\]\n\s+deno task compile/],
+    // `deno bundle` answers for itself.
+    ["build", /Output a single JavaScript file/],
     // `deno test` answers for itself.
     ["test", /^Run tests\n/],
   ];

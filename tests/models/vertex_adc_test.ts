@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { FakeClient } from "../fakes/fake_client.ts";
 import { FakeGemini, FakeMetadataServer, functionCallAnswer } from "../fakes/fake_gemini.ts";
 import { MainProcess } from "../fakes/main_process.ts";
+import { commandOf } from "../../scripts/shipped.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const PROJECT = "adc-project";
@@ -21,15 +22,18 @@ function permissionFlags(words: string[]): string[] {
   return words.filter((word) => /^--(allow|deny)-/.test(word) || word === "-A");
 }
 
-/** The shipped command lines: deno.json's start, dev and compile tasks and the image's CMD. */
+/**
+ * The shipped command lines: deno.json's start task, the commands `deno task dev` and
+ * `deno task compile` run (scripts/shipped.ts), and the image's CMD.
+ */
 async function shipped() {
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
   const cmd = (await Deno.readTextFile(new URL("Dockerfile", ROOT))).split("\n")
     .find((line) => line.startsWith("CMD "));
   return {
     start: String(tasks.start).split(/\s+/),
-    dev: String(tasks.dev).split(/\s+/),
-    compile: String(tasks.compile).split(/\s+/),
+    dev: await commandOf("dev"),
+    compile: await commandOf("compile"),
     image: JSON.parse(cmd?.slice(4) ?? "[]") as string[],
   };
 }
