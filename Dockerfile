@@ -66,6 +66,8 @@ COPY --from=build /app /app
 USER 1993:1993
 
 EXPOSE 8080
+# Prometheus metrics (METRICS_PORT), never the public port.
+EXPOSE 9464
 
 # The base image's entrypoint is `/tini -- /bin/deno`. The permission flags are exactly those of
 # the `start` task in deno.json, the one source of truth (README "Vertex AI with Workload
