@@ -12,29 +12,15 @@ import {
   reachedSpecifiers,
 } from "../scripts/image_config.ts";
 import { roundMs } from "../scripts/replay.ts";
-import { denoEnv } from "./fakes/deno_env.ts";
+import { denoEnv, type DenoOutput, runDeno } from "./fakes/deno_env.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** Files a script could write; each must be untouched by `--help`. */
 const WATCHED = ["docs/protocol.schema.json", "BENCHMARKS.md"];
 
 /** `deno task <args>` in the project root, with the environment Deno needs and no other. */
-async function task(args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", ...args],
-    cwd: ROOT,
-    clearEnv: true,
-    env: denoEnv({ NO_COLOR: "1" }),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function task(args: string[]): Promise<DenoOutput> {
+  return runDeno(["task", "--quiet", ...args], { cwd: ROOT });
 }
 
 async function snapshot(): Promise<string[]> {

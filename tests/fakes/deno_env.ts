@@ -67,3 +67,35 @@ export async function warmDenoCache(modules: string[]): Promise<void> {
   }).output();
   if (code !== 0) throw new Error(`deno cache failed: ${new TextDecoder().decode(stderr)}`);
 }
+
+/** What a finished Deno child printed. */
+export interface DenoOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno <args>` to the end with only the environment Deno needs ({@link denoEnv}) plus
+ * `env`, stdin closed, and returns its exit code and output as text.
+ */
+export async function runDeno(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string | URL } = {},
+): Promise<DenoOutput> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    clearEnv: true,
+    env: denoEnv({ NO_COLOR: "1", ...options.env }),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

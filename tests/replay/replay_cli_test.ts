@@ -3,7 +3,7 @@
  * whole offline run over `samples/`.
  */
 import assert from "node:assert/strict";
-import { denoEnv, warmDenoCache } from "../fakes/deno_env.ts";
+import { denoEnv, type DenoOutput, runDeno, warmDenoCache } from "../fakes/deno_env.ts";
 
 const SCRIPT = new URL("../../scripts/replay.ts", import.meta.url).pathname;
 const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
@@ -12,21 +12,8 @@ await warmDenoCache([SCRIPT]);
 /** The permissions of `deno task replay`. */
 const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
 
-async function replay(args: string[], extraEnv: Record<string, string> = {}) {
-  const env = denoEnv({ NO_COLOR: "1", ...extraEnv });
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, SCRIPT, ...args],
-    clearEnv: true,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function replay(args: string[], extraEnv: Record<string, string> = {}): Promise<DenoOutput> {
+  return runDeno(["run", ...PERMISSIONS, SCRIPT, ...args], { env: extraEnv });
 }
 
 /** A closed loopback port: bound, then released. */
