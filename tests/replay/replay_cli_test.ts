@@ -3,7 +3,7 @@
  * whole offline run over `samples/`.
  */
 import assert from "node:assert/strict";
-import { denoEnv, type DenoOutput, runDeno, warmDenoCache } from "../fakes/deno_env.ts";
+import { type DenoOutput, runDeno, warmDenoCache } from "../fakes/deno_env.ts";
 
 const SCRIPT = new URL("../../scripts/replay.ts", import.meta.url).pathname;
 const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
