@@ -1,0 +1,279 @@
+/**
+ * Runs evaluation cases through the real server (handler, sessions, analysis loop) started
+ * in-process on a free loopback port, as the replay does, with `concurrency` clients side by
+ * side. Each case gets its own context (sent with its frame under a fresh context version)
+ * and a fresh task store seeded from it (active, completed and deleted tasks), which answers
+ * the searches the model asks for the way the desktop would.
+ *
+ * @module
+ */
+import type { Model } from "../analysis/model.ts";
+import { SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
+import { NoAuthenticator } from "../auth/none.ts";
+import { ProactiveClient } from "../client/client.ts";
+import { ClientError } from "../client/errors.ts";
+import { buildModel, sessionLimits } from "../compose.ts";
+import { type Config, ConfigError, loadAnalysisConfig } from "../config.ts";
+import { silentLogger } from "../log.ts";
+import { FUNCTION_DECLARATIONS, thinkingBudgetFor } from "../models/gemini.ts";
+import { PRIORITIES, type Priority, type ToolResultItem } from "../protocol/messages.ts";
+import { TaskStore } from "../replay/task_store.ts";
+import { Metrics } from "../server/metrics.ts";
+import { SessionRegistry } from "../server/registry.ts";
+import { startServer } from "../server/server.ts";
+import type { SessionLimits } from "../server/session.ts";
+import type { EvalCase } from "./cases.ts";
+import type { CaseResult } from "./metrics.ts";
+
+/** Default number of cases in flight at once. */
+export const DEFAULT_CONCURRENCY = 4;
+
+/** What ran: so two reports can be compared. */
+export interface ProviderInfo {
+  /** The `--provider` spec, e.g. `offline` or `gemini:gemini-2.5-flash-lite`. */
+  provider: string;
+  kind: Config["modelProvider"];
+  model: string;
+  /** Thinking tokens per call as sent to the model; null for the offline model. */
+  thinking_budget: number | null;
+  /** First 12 hex digits of sha-256 of the system instruction and the tool declarations. */
+  prompt_version: string;
+}
+
+/** A provider ready to run. */
+export interface Provider {
+  info: ProviderInfo;
+  model: Model;
+  limits: SessionLimits;
+  idleTimeoutSeconds: number;
+}
+
+/** A `--provider` spec or the environment that cannot make a model. */
+export class ProviderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}
+
+/** sha-256 of the system instruction and the function declarations, first 12 hex digits. */
+export async function promptVersion(): Promise<string> {
+  const text = SYSTEM_INSTRUCTION + JSON.stringify(FUNCTION_DECLARATIONS);
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
+    .slice(0, 12);
+}
+
+/**
+ * The model a spec names, configured from `env` as the service would be: `offline`,
+ * `gemini`, `vertex`, or `gemini:<model>` / `vertex:<model>` to pick the model
+ * (`GEMINI_MODEL` otherwise). Without a spec, the environment's own `MODEL_PROVIDER`.
+ */
+export async function buildProvider(
+  spec: string | undefined,
+  env: Record<string, string | undefined>,
+): Promise<Provider> {
+  const used = { ...env };
+  if (spec !== undefined) {
+    const match = /^(offline|gemini|vertex)(?::(.+))?$/.exec(spec.trim());
+    if (!match) {
+      throw new ProviderError(
+        `unknown provider ${JSON.stringify(spec)}: use offline, gemini, vertex or gemini:<model>`,
+      );
+    }
+    const [, kind, model] = match;
+    if (kind === "offline" && model) {
+      throw new ProviderError(`provider "offline" takes no model, got ${JSON.stringify(spec)}`);
+    }
+    used.MODEL_PROVIDER = kind;
+    if (model) used.GEMINI_MODEL = model;
+  }
+  let config: Config;
+  try {
+    config = loadAnalysisConfig(used);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new ProviderError(
+        `configuration error for ${spec ?? "the configured provider"}: ${err.lines.join("; ")}`,
+      );
+    }
+    throw err;
+  }
+  const offline = config.modelProvider === "offline";
+  return {
+    info: {
+      provider: spec ?? (offline ? "offline" : `${config.modelProvider}:${config.geminiModel}`),
+      kind: config.modelProvider,
+      model: offline ? "offline" : config.geminiModel,
+      thinking_budget: offline
+        ? null
+        : thinkingBudgetFor(config.geminiModel, config.geminiThinkingBudget),
+      prompt_version: await promptVersion(),
+    },
+    model: buildModel(config, silentLogger),
+    limits: sessionLimits(config),
+    idleTimeoutSeconds: config.idleTimeoutSec,
+  };
+}
+
+/** Options of {@link runProvider}. */
+export interface RunOptions {
+  provider: Provider;
+  cases: readonly EvalCase[];
+  /** Cases in flight at once (one client and session each); default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** After each case, in completion order. */
+  onCaseDone?: (result: CaseResult, done: number, total: number) => void;
+}
+
+function asPriority(value: string | null | undefined): Priority | undefined {
+  return (PRIORITIES as readonly string[]).includes(value ?? "") ? value as Priority : undefined;
+}
+
+/**
+ * A fresh in-memory store holding the case's tasks, and the map from store ids back to the
+ * context's task ids (the ids the model sees in the context).
+ */
+function seedStore(c: EvalCase): { store: TaskStore; ids: Map<number, number> } {
+  const store = TaskStore.open();
+  const ids = new Map<number, number>();
+  for (const task of c.context.active_tasks ?? []) {
+    const priority = asPriority(task.priority);
+    const stored = store.add({
+      description: task.description,
+      status: "active",
+      ...(priority ? { priority } : {}),
+      ...(task.relevance_score ? { relevanceScore: task.relevance_score } : {}),
+    });
+    ids.set(stored.id, task.task_id);
+  }
+  for (
+    const [status, list] of [["completed", c.context.completed_tasks], [
+      "deleted",
+      c.context.deleted_tasks,
+    ]] as const
+  ) {
+    for (const task of list ?? []) {
+      ids.set(store.add({ description: task.description, status }).id, task.task_id);
+    }
+  }
+  return { store, ids };
+}
+
+/** Runs one case on a connected client. */
+async function runCase(
+  client: ProactiveClient,
+  c: EvalCase,
+  version: string,
+  signal: AbortSignal | undefined,
+): Promise<CaseResult> {
+  const { store, ids } = seedStore(c);
+  const result: CaseResult = {
+    id: c.id,
+    where: `${c.file}:${c.line}`,
+    expected: c.expect,
+    got: "",
+    detail: "",
+    ms: 0,
+  };
+  const mapIds = (items: ToolResultItem[]) =>
+    items.map((item) => ({ ...item, task_id: ids.get(item.task_id) ?? item.task_id }));
+  try {
+    client.updateContext(c.context, version);
+    const started = performance.now();
+    try {
+      const terminal = await client.analyzeFrame(c.frame, {
+        ...(signal ? { signal } : {}),
+        onToolCall: (request) =>
+          mapIds(
+            request.tool_kind === "search_keywords"
+              ? store.searchKeywords(request.query)
+              : store.searchSimilar(request.query),
+          ),
+      });
+      result.ms = performance.now() - started;
+      if (terminal.type === "server_error") {
+        result.got = terminal.code;
+        result.detail = terminal.message;
+      } else {
+        result.got = terminal.outcome_kind;
+        result.usage = terminal.usage;
+        result.detail = terminal.outcome_kind === "extract_task"
+          ? terminal.task.title
+          : terminal.outcome_kind === "reject_task"
+          ? terminal.reason
+          : terminal.context_summary;
+      }
+    } catch (err) {
+      if (!(err instanceof ClientError) || client.closed || signal?.aborted) throw err;
+      result.ms = performance.now() - started;
+      result.got = err.code;
+      result.detail = err.message;
+    }
+  } finally {
+    store.close();
+  }
+  return result;
+}
+
+/**
+ * Every case through the in-process server with the provider's model; results in case order.
+ * A client closed for good (reconnects exhausted, aborted) ends the run by throwing.
+ */
+export async function runProvider(options: RunOptions): Promise<CaseResult[]> {
+  const { provider, cases, signal } = options;
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, 64));
+  const registry = new SessionRegistry();
+  const server = startServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    model: provider.model,
+    authenticator: new NoAuthenticator(),
+    registry,
+    log: silentLogger,
+    metrics: new Metrics(() => registry.size),
+    maxSessions: concurrency,
+    maxSessionsPerUser: concurrency,
+    idleTimeoutSeconds: provider.idleTimeoutSeconds,
+    limits: provider.limits,
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/v1/proactive`;
+  const results: CaseResult[] = new Array(cases.length);
+  let next = 0;
+  let done = 0;
+  const failure = new AbortController();
+  const stop = signal ? AbortSignal.any([signal, failure.signal]) : failure.signal;
+  const worker = async () => {
+    await using client = await ProactiveClient.connect({
+      url,
+      appVersion: "proactive-eval",
+      signal: stop,
+      reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, maxAttempts: 3 },
+    });
+    while (next < cases.length) {
+      stop.throwIfAborted();
+      const index = next++;
+      const c = cases[index]!;
+      results[index] = await runCase(client, c, `eval-${index}`, stop);
+      options.onCaseDone?.(results[index], ++done, cases.length);
+    }
+  };
+  try {
+    const workers = Array.from({ length: Math.min(concurrency, cases.length) }, async () => {
+      try {
+        await worker();
+      } catch (err) {
+        failure.abort(err);
+        throw err;
+      }
+    });
+    const settled = await Promise.allSettled(workers);
+    if (signal?.aborted) throw signal.reason;
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (rejected) throw failure.signal.aborted ? failure.signal.reason : rejected.reason;
+    return results;
+  } finally {
+    await server.shutdown();
+  }
+}
