@@ -1002,12 +1002,35 @@ function findSender(lines: readonly string[], index: number, frame: FrameInput):
 // ---------------------------------------------------------------------------------------
 // Overlap with existing tasks
 
+/**
+ * Words that name the same thing in office work, each group folded to its first word, so a
+ * screen that says "deck" still matches a task that says "slides". General vocabulary only,
+ * never a phrase of a particular screen.
+ */
+const SYNONYMS: ReadonlyMap<string, string> = new Map(
+  [
+    "slide deck presentation",
+    "doc document",
+    "email mail",
+    "training course",
+    "finish complete",
+    "send share forward",
+    "fix repair",
+    "invoice bill",
+    "review approve",
+  ].flatMap((group) => {
+    const [first, ...rest] = group.split(" ").map(stem);
+    return [first!, ...rest].map((word) => [word, first!] as const);
+  }),
+);
+
 function overlapTokens(text: string): string[] {
   const cleaned = withoutDeadline(text.toLowerCase().replace(/['’]s\b/g, ""));
   const out: string[] = [];
   for (const raw of cleaned.split(/[^\p{L}\p{N}]+/u)) {
     if (!raw || STOPWORDS.has(raw) || (raw.length < 2 && !/\d/.test(raw))) continue;
-    const token = stem(raw);
+    const stemmed = stem(raw);
+    const token = SYNONYMS.get(stemmed) ?? stemmed;
     if (!out.includes(token)) out.push(token);
   }
   return out;
@@ -1495,7 +1518,10 @@ export class OfflineModel implements Model {
     }
     // A failed search has no results: the context's task lists still count.
     const results = toolTurns.flatMap((t) => t.results);
-    const duplicate = findDuplicate(candidate.title, results, request.context);
+    // The title is the task in a few words; the sentence it came from often names more of it
+    // ("Can you approve the Q4 budget?" → "Approve it"), so both are compared.
+    const duplicate = findDuplicate(candidate.title, results, request.context) ??
+      findDuplicate(candidate.source, results, request.context);
     if (duplicate) {
       const described = duplicate.description.replace(/\s+/g, " ").trim().slice(0, 100);
       return {

@@ -243,6 +243,17 @@ Deno.test("offline model: overlap and duplicates", async (t) => {
         OVERLAP_THRESHOLD,
     );
   });
+  await t.step("office synonyms count as the same word", () => {
+    assert.ok(
+      taskOverlap("Share the onboarding deck with Mei", "Send onboarding presentation to Mei") >=
+        OVERLAP_THRESHOLD,
+    );
+    assert.ok(
+      taskOverlap("Complete the security training", "Finish the security awareness course") >=
+        OVERLAP_THRESHOLD,
+    );
+    assert.equal(taskOverlap("Email the landlord", "Mail the parcel to Grandma"), 0);
+  });
   await t.step("different numbers or codes never overlap", () => {
     assert.equal(taskOverlap("Send Q3 report to Sarah", "Send Q4 report to Sarah"), 0);
     assert.equal(taskOverlap("Review PR #12", "Review PR #13"), 0);
