@@ -215,7 +215,9 @@ Deno.test("the example sessions of docs/protocol.md §9 are valid messages", () 
 
 Deno.test("no file in the repository cites an issue number", async () => {
   const found: string[] = [];
-  for (const path of await repoFiles()) {
+  // Screens of issue trackers are data: an eval case's OCR may quote a tracker's numbers.
+  const data = (path: string) => path.endsWith(".jsonl");
+  for (const path of (await repoFiles()).filter((path) => !data(path))) {
     const text = await readText(path);
     if (text === undefined) continue;
     for (const m of text.matchAll(/\bissue\s*#?\d+/gi)) found.push(`${path}: ${m[0]}`);
