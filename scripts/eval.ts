@@ -32,6 +32,7 @@ import {
   runProvider,
 } from "../src/eval/run.ts";
 import { progressBar } from "../src/replay/report.ts";
+import { runCli } from "./cli.ts";
 
 const USAGE = "usage: deno task eval <file.jsonl|folder>... [--provider offline|gemini|vertex|" +
   "gemini:MODEL]... [--concurrency N] [--json FILE] [--html FILE] [--baseline OLD.json] " +
@@ -266,19 +267,4 @@ function describe(err: unknown): { message: string; code: number } {
   return { message: `unexpected error: ${text.split("\n")[0]}`, code: 1 };
 }
 
-if (import.meta.main) {
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    console.error(`eval: ${describe(event.reason).message}`);
-    Deno.exit(1);
-  });
-  let code: number;
-  try {
-    code = await main(Deno.args);
-  } catch (err) {
-    const failure = describe(err);
-    console.error(`eval: ${failure.message}`);
-    code = failure.code;
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runCli("eval", main, describe);

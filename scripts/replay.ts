@@ -33,6 +33,7 @@ import {
   summarize,
 } from "../src/replay/report.ts";
 import { TaskStore } from "../src/replay/task_store.ts";
+import { runCli } from "./cli.ts";
 
 const USAGE = "usage: deno task replay <folder|file.jsonl> [--url ws://host:port/v1/proactive] " +
   "[--token TOKEN] [--db tasks.sqlite] [--json]";
@@ -223,20 +224,4 @@ function describe(err: unknown): { message: string; code: number } {
   return { message: `unexpected error: ${text.split("\n")[0]}`, code: 1 };
 }
 
-if (import.meta.main) {
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    const { message } = describe(event.reason);
-    console.error(`replay: ${message}`);
-    Deno.exit(1);
-  });
-  let code: number;
-  try {
-    code = await main(Deno.args);
-  } catch (err) {
-    const failure = describe(err);
-    console.error(`replay: ${failure.message}`);
-    code = failure.code;
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runCli("replay", main, describe);

@@ -9,21 +9,7 @@
  * JSON line.
  */
 import { chromium } from "playwright-core";
-
-/**
- * Chromium flags that work on a machine without a network or a GPU (see the README);
- * playwright adds a fresh `--user-data-dir` of its own.
- */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { CHROMIUM_ARGS } from "../fakes/chromium.ts";
 
 const SMOKE = new URL("bundle_smoke.mjs", import.meta.url);
 

@@ -9,6 +9,7 @@
  * `PROACTIVE_REQUIRE_BROWSER` is not set; `.ci/run` installs Chromium and sets it.
  */
 import assert from "node:assert/strict";
+import { CHROMIUM, skipBrowserTest } from "../fakes/chromium.ts";
 import { OfflineModel } from "../../src/models/offline.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 
@@ -16,7 +17,6 @@ const ROOT = new URL("../../", import.meta.url);
 const BUNDLE = new URL("dist/client.js", ROOT);
 const NODE_RUNNER = new URL("bundle_node.mjs", import.meta.url);
 const BROWSER_RUNNER = new URL("bundle_browser.ts", import.meta.url);
-const CHROMIUM = "/usr/bin/chromium";
 const NODE = ["-y", "node@22"];
 
 interface SmokeResult {
@@ -33,18 +33,6 @@ interface SmokeResult {
   code?: string;
   message?: string;
 }
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const browserRequired = Boolean(Deno.env.get("PROACTIVE_REQUIRE_BROWSER"));
-const haveChromium = exists(CHROMIUM);
 
 /** Runs a command to completion (bounded) and returns its stdout; throws on failure. */
 async function run(command: string, args: string[], timeoutMs = 180_000): Promise<string> {
@@ -120,7 +108,7 @@ Deno.test({
 
     await t.step({
       name: "headless Chromium: connects and analyses a frame",
-      ignore: !haveChromium && !browserRequired,
+      ignore: skipBrowserTest(),
       async fn() {
         const out = await run(Deno.execPath(), [
           "run",

@@ -9,18 +9,7 @@
  * the page errors and every request other than the page itself.
  */
 import { chromium } from "playwright-core";
-
-/** Chromium flags that work on a machine without a network or a GPU (see the README). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { CHROMIUM_ARGS } from "../fakes/chromium.ts";
 
 /** Reads the matrices, the chart's points and its size, in the page. */
 const READ_PAGE = `(() => {

@@ -8,25 +8,14 @@
 import assert from "node:assert/strict";
 import { runDeno } from "../fakes/deno_env.ts";
 import type { PageResult } from "./html_browser.ts";
+import { CHROMIUM, skipBrowserTest } from "../fakes/chromium.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const RUNNER = new URL("html_browser.ts", import.meta.url).pathname;
-const CHROMIUM = "/usr/bin/chromium";
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const browserRequired = Boolean(Deno.env.get("PROACTIVE_REQUIRE_BROWSER"));
 
 Deno.test({
   name: "deno task eval --html: the matrices and the chart render offline in Chromium",
-  ignore: !exists(CHROMIUM) && !browserRequired,
+  ignore: skipBrowserTest(),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "eval_html_" });
     try {
