@@ -70,6 +70,8 @@ export function sessionLimits(config: Config): SessionLimits {
     maxPendingFrames: config.maxPendingFrames,
     maxPendingBytes: config.maxPendingBytes,
     listCaps: config.listCaps,
+    skipUnchangedMs: config.skipUnchangedSec * 1000,
+    skipHashDistance: config.skipHashDistance,
     helloTimeoutMs: config.helloTimeoutMs,
   };
 }

@@ -59,6 +59,10 @@ export interface Config {
   headerTimeoutMs: number;
   /** Port of the Prometheus `/metrics` listener (never the public port). */
   metricsPort: number;
+  /** How long an analysed screen answers for an identical one, seconds; 0 turns it off. */
+  skipUnchangedSec: number;
+  /** Bits two `screen_hash`es may differ in and still count as the same screen. */
+  skipHashDistance: number;
   logLevel: LogLevel;
 }
 
@@ -198,6 +202,8 @@ const EnvSchema = z.object({
   HELLO_TIMEOUT_MS: intVar("HELLO_TIMEOUT_MS", 15_000, 1, 600_000),
   HEADER_TIMEOUT_MS: intVar("HEADER_TIMEOUT_MS", 10_000, 0, 600_000),
   METRICS_PORT: intVar("METRICS_PORT", 9464, 0, 65535),
+  SKIP_UNCHANGED_SEC: intVar("SKIP_UNCHANGED_SEC", 300, 0, 86_400),
+  SKIP_HASH_DISTANCE: intVar("SKIP_HASH_DISTANCE", 4, 0, 64),
   LOG_LEVEL: enumVar("LOG_LEVEL", LOG_LEVELS),
 });
 
@@ -297,6 +303,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     helloTimeoutMs: e.HELLO_TIMEOUT_MS,
     headerTimeoutMs: e.HEADER_TIMEOUT_MS,
     metricsPort: e.METRICS_PORT,
+    skipUnchangedSec: e.SKIP_UNCHANGED_SEC,
+    skipHashDistance: e.SKIP_HASH_DISTANCE,
     logLevel: e.LOG_LEVEL ?? "info",
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;

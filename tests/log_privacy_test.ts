@@ -35,6 +35,8 @@ Deno.test("no log line carries OCR text, task text, screenshots, tokens, keys or
     FIREBASE_JWKS_URL: idp.jwksUrl,
     GEMINI_API_KEY: KEY,
     GEMINI_BASE_URL: gemini.baseUrl,
+    // The same frame is sent twice to reach the model's error path: no unchanged-screen skip.
+    SKIP_UNCHANGED_SEC: "0",
   });
   const token = await idp.mint(idp.claims(UID));
   {

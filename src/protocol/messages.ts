@@ -95,6 +95,8 @@ export const FrameEvent = z.object({
   jpeg_base64: optString,
   context_version: optString,
   session_context: SessionContext.nullish(),
+  /** v1.1: a 64-bit perceptual hash of the screenshot, 16 hex characters. */
+  screen_hash: optString,
 });
 /** One screen to analyse. */
 export type FrameEvent = T.FrameEvent;
@@ -208,6 +210,8 @@ export const Usage = z.object({
   tool_ms: z.int(),
   total_ms: z.int(),
   cost_usd: z.number(),
+  /** Additive: why no model was called (`unchanged_screen`). */
+  skipped: z.enum(["unchanged_screen"]).optional(),
 });
 /** Per-frame accounting. */
 export type Usage = T.Usage;

@@ -90,6 +90,11 @@ export interface FrameEvent {
   context_version?: string | null;
   /** A new session context. */
   session_context?: SessionContext | null;
+  /**
+   * v1.1: a 64-bit perceptual hash of the screenshot as 16 hex characters, computed where the
+   * pixels are; lets the server skip a screen that has not changed (docs/protocol.md §5.9).
+   */
+  screen_hash?: string | null;
 }
 
 /** One task a desktop search found. */
@@ -209,6 +214,8 @@ export interface Usage {
   total_ms: number;
   /** Estimated cost, US dollars. */
   cost_usd: number;
+  /** Additive: set when no model was called, and why (docs/protocol.md §5.9). */
+  skipped?: "unchanged_screen";
 }
 
 /** The fields every `analysis_outcome` has. */

@@ -211,6 +211,10 @@ export class Metrics {
     "proactive_accept_errors_total",
     "Failed accepts on the public port (e.g. out of file descriptors); each is retried.",
   );
+  readonly framesSkipped = new Counter<"reason">(
+    "proactive_frames_skipped_total",
+    "Frames answered without a model call, by reason (unchanged_screen).",
+  );
   #metrics: Metric[];
 
   /** `activeSessions` is read at each scrape (the registry's size). */
@@ -238,6 +242,7 @@ export class Metrics {
       this.listItemsCut,
       this.connectionTimeouts,
       this.acceptErrors,
+      this.framesSkipped,
     ];
   }
 

@@ -37,6 +37,7 @@ import {
   type ToolResult,
 } from "../protocol/messages.ts";
 import type { Metrics } from "./metrics.ts";
+import { sameScreen, type ScreenPrint, screenPrint } from "./unchanged.ts";
 
 const tracer = trace.getTracer("proactive");
 
@@ -57,6 +58,13 @@ export interface SessionLimits {
   maxPendingBytes: number;
   /** How long the client may take to send `client_hello`; then the socket closes 1008. */
   helloTimeoutMs: number;
+  /**
+   * How long an analysed screen may answer for an identical one without a model call
+   * (`SKIP_UNCHANGED_SEC`); 0 or absent turns the skip off.
+   */
+  skipUnchangedMs?: number;
+  /** Bits two `screen_hash`es may differ in and still count as the same screen. */
+  skipHashDistance?: number;
   /** Elements kept per context list and per `results[]`; the defaults when absent. */
   listCaps?: ListCaps;
 }
@@ -98,6 +106,10 @@ const MAX_PLACEHOLDERS = 64;
 interface FrameEntry {
   kind: "frame";
   request: AnalysisRequest;
+  /** The client's perceptual hash of the screenshot, as sent. */
+  screenHash?: string;
+  /** The `context_version` of the context the frame is analysed against. */
+  contextVersion: string;
   receivedAt: number;
   /** What the frame holds in memory (its strings' lengths), for `maxPendingBytes`. */
   bytes: number;
@@ -135,6 +147,10 @@ export class Session {
   #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
+  /** The last successfully analysed screen, for skipping an unchanged one. */
+  #lastScreen:
+    | { print: ScreenPrint; at: number; contextVersion: string; activity: string }
+    | undefined;
   /** Answers sent before the first hello. */
   #earlyReplies = 0;
   /** Closes a connection that never says hello. */
@@ -389,7 +405,15 @@ export class Session {
     if (frame.jpeg_base64) request.frame.jpegBase64 = frame.jpeg_base64;
     const { appName, windowTitle, ocrText, jpegBase64 } = request.frame;
     const bytes = appName.length + windowTitle.length + ocrText.length + (jpegBase64?.length ?? 0);
-    this.#enqueue({ kind: "frame", request, receivedAt: performance.now(), bytes });
+    const entry: FrameEntry = {
+      kind: "frame",
+      request,
+      receivedAt: performance.now(),
+      bytes,
+      contextVersion: this.#contextVersion,
+    };
+    if (frame.screen_hash) entry.screenHash = frame.screen_hash;
+    this.#enqueue(entry);
   }
 
   #enqueue(entry: QueueEntry): void {
@@ -500,12 +524,49 @@ export class Session {
     }
   }
 
-  async #runFrame({ request, receivedAt }: FrameEntry, span: Span): Promise<void> {
+  async #runFrame(
+    { request, receivedAt, screenHash, contextVersion }: FrameEntry,
+    span: Span,
+  ): Promise<void> {
     const { frameId } = request.frame;
     this.#current = frameId;
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
+    const skipMs = this.#limits.skipUnchangedMs ?? 0;
+    const print = skipMs > 0 ? screenPrint(request.frame, screenHash) : undefined;
+    const last = this.#lastScreen;
+    if (
+      print && last && started - last.at < skipMs && last.contextVersion === contextVersion &&
+      sameScreen(last.print, print, this.#limits.skipHashDistance ?? 4)
+    ) {
+      this.#metrics.framesSkipped.inc({ reason: "unchanged_screen" });
+      log.info("frame done", { outcome: "no_task_found", skipped: "unchanged_screen", ms: 0 });
+      span.setAttribute("frame.outcome", "no_task_found");
+      span.setAttribute("frame.skipped", "unchanged_screen");
+      this.#sendTerminal({
+        type: "analysis_outcome",
+        outcome_kind: "no_task_found",
+        frame_id: frameId,
+        context_summary: "The screen is unchanged since the last analysed frame",
+        current_activity: last.activity,
+        usage: {
+          model_calls: 0,
+          tool_calls: 0,
+          input_tokens: 0,
+          output_tokens: 0,
+          thinking_tokens: 0,
+          model_ms: 0,
+          tool_ms: 0,
+          total_ms: Math.round(performance.now() - receivedAt),
+          cost_usd: 0,
+          skipped: "unchanged_screen",
+        },
+      });
+      return;
+    }
+    // Only a success is remembered: a failed frame is never a reason to skip the next.
+    this.#lastScreen = undefined;
     // The client's clock started when it sent the frame, not when its turn came.
     const leftMs = Math.floor(this.#limits.analysisTimeoutMs - (started - receivedAt));
     if (leftMs <= 0) {
@@ -538,6 +599,9 @@ export class Session {
         input = undefined;
         if (event.kind === "terminal") {
           const m = event.message;
+          if (print && m.type === "analysis_outcome") {
+            this.#lastScreen = { print, at: started, contextVersion, activity: m.current_activity };
+          }
           const ms = performance.now() - started;
           const outcome = m.type === "analysis_outcome" ? m.outcome_kind : m.code;
           this.#metrics.frameDuration.observe(ms / 1000);
