@@ -94,6 +94,13 @@ export function parseBaseline(parsed: unknown, path: string): Map<string, Compar
       throw bad(`providers[${i}] has no "accuracy" or "extract"`);
     }
     if (!Array.isArray(run.results)) throw bad(`providers[${i}] has no "results"`);
+    const entry = (run.results as unknown[]).findIndex((r) =>
+      typeof r !== "object" || r === null || typeof (r as { id?: unknown }).id !== "string" ||
+      typeof (r as { correct?: unknown }).correct !== "boolean"
+    );
+    if (entry >= 0) {
+      throw bad(`providers[${i}].results[${entry}] needs a string "id" and a boolean "correct"`);
+    }
     runs.set(run.provider, run as unknown as ComparableRun);
   }
   return runs;

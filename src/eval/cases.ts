@@ -61,6 +61,12 @@ function join(folder: string, name: string): string {
   return folder.endsWith("/") ? `${folder}${name}` : `${folder}/${name}`;
 }
 
+const SEP = "/";
+
+function isAbsolute(path: string): boolean {
+  return path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path);
+}
+
 function dirname(path: string): string {
   const i = path.lastIndexOf("/");
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
@@ -153,23 +159,41 @@ async function parseCase(
     if (typeof base64 !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) {
       throw new Error('"frame.jpeg_base64" must be a base64 string');
     }
+    if (base64 !== "" && !base64.startsWith("/9j/")) {
+      throw new Error('"frame.jpeg_base64" is not a JPEG (it must start with FF D8 FF)');
+    }
     fields.jpeg_base64 = base64;
   }
   if (jpegPath !== undefined) {
     if (typeof jpegPath !== "string" || jpegPath === "") {
       throw new Error('"frame.jpeg_path" must be a non-empty string');
     }
-    const path = jpegPath.startsWith("/") ? jpegPath : join(dirname(file), jpegPath);
+    // Relative to the case file and inside its folder: a case never reads (and sends to a
+    // model) a file from elsewhere on the machine.
+    if (isAbsolute(jpegPath)) {
+      throw new Error(`"frame.jpeg_path" ${JSON.stringify(jpegPath)} must be relative to the file`);
+    }
+    const path = join(dirname(file), jpegPath);
     let bytes: Uint8Array;
     try {
-      const info = await Deno.stat(path);
+      const real = await Deno.realPath(path);
+      const folder = await Deno.realPath(dirname(file));
+      if (!real.startsWith(folder + SEP)) {
+        throw new Error(
+          `"frame.jpeg_path" ${JSON.stringify(jpegPath)} leaves the folder of its file`,
+        );
+      }
+      const info = await Deno.stat(real);
       if (!info.isFile) {
         throw new Error(`"frame.jpeg_path" ${JSON.stringify(jpegPath)} is not a file`);
       }
       if (info.size > MAX_JPEG_BYTES) {
         throw new Error(`"frame.jpeg_path" ${JSON.stringify(jpegPath)} is larger than 10 MiB`);
       }
-      bytes = await Deno.readFile(path);
+      bytes = await Deno.readFile(real);
+      if (bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff) {
+        throw new Error(`"frame.jpeg_path" ${JSON.stringify(jpegPath)} is not a JPEG`);
+      }
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         throw new Error(`"frame.jpeg_path" ${JSON.stringify(jpegPath)} not found`);

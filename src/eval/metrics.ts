@@ -123,6 +123,9 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
     }
   }
   const n = results.length;
+  // A case that ended in a server_error carries no usage: averages are over the cases that do,
+  // so an error never makes the model look cheaper than it is.
+  const accounted = results.filter((r) => r.usage).length;
   const tp = confusion.extract_task.extract_task;
   const predicted = EXPECTATIONS.reduce((sum, e) => sum + confusion[e].extract_task, 0);
   const actual = GOT_COLUMNS.reduce((sum, c) => sum + confusion.extract_task[c], 0);
@@ -144,14 +147,14 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
     no_task_cases: noTaskCases,
     duplicate_recall: rejectCases === 0 ? null : confusion.reject_task.reject_task / rejectCases,
     per_case: {
-      model_calls: ratio(totals.model_calls, n),
-      tool_calls: ratio(totals.tool_calls, n),
-      input_tokens: ratio(totals.input_tokens, n),
-      output_tokens: ratio(totals.output_tokens, n),
-      thinking_tokens: ratio(totals.thinking_tokens, n),
+      model_calls: ratio(totals.model_calls, accounted),
+      tool_calls: ratio(totals.tool_calls, accounted),
+      input_tokens: ratio(totals.input_tokens, accounted),
+      output_tokens: ratio(totals.output_tokens, accounted),
+      thinking_tokens: ratio(totals.thinking_tokens, accounted),
     },
     totals,
-    cost_per_1000_usd: ratio(totals.cost_usd, n) * 1000,
+    cost_per_1000_usd: ratio(totals.cost_usd, accounted) * 1000,
     latency_ms: { p50: percentile(ms, 50), p95: percentile(ms, 95) },
     misses,
   };

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { Model } from "../analysis/model.ts";
-import { SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
+import type { AnalysisRequest, Model } from "../analysis/model.ts";
+import { buildFramePrompt, PROMPT_LIMITS, SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
 import { NoAuthenticator } from "../auth/none.ts";
 import { ProactiveClient } from "../client/client.ts";
 import { ClientError } from "../client/errors.ts";
@@ -56,9 +56,31 @@ export class ProviderError extends Error {
   }
 }
 
-/** sha-256 of the system instruction and the function declarations, first 12 hex digits. */
+/** A fixed request whose rendered prompt stands for how every frame is written. */
+const SAMPLE_REQUEST: AnalysisRequest = {
+  frame: {
+    frameId: "sample",
+    appName: "Slack",
+    windowTitle: "#team",
+    ocrText: "Can you send me the Q3 report by Friday?",
+  },
+  context: {
+    active_tasks: [{ task_id: 1, description: "Review the budget", priority: "high" }],
+    completed_tasks: [{ task_id: 2, description: "Book flights" }],
+    deleted_tasks: [{ task_id: 3, description: "Call the bank" }],
+    goals: [{ goal_id: "g", title: "Ship v2", description: "By March" }],
+  },
+  today: "2026-01-01",
+};
+
+/**
+ * The prompt's version: SHA-256 (first 12 hex digits) of the system instruction, the function
+ * declarations, the prompt's bounds and the prompt a fixed sample frame renders to, so a
+ * change to any of them changes the version.
+ */
 export async function promptVersion(): Promise<string> {
-  const text = SYSTEM_INSTRUCTION + JSON.stringify(FUNCTION_DECLARATIONS);
+  const text = SYSTEM_INSTRUCTION + JSON.stringify(FUNCTION_DECLARATIONS) +
+    JSON.stringify(PROMPT_LIMITS) + buildFramePrompt(SAMPLE_REQUEST);
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
     .slice(0, 12);
@@ -245,10 +267,15 @@ export async function runProvider(options: RunOptions): Promise<CaseResult[]> {
   const failure = new AbortController();
   const stop = signal ? AbortSignal.any([signal, failure.signal]) : failure.signal;
   const worker = async () => {
+    // The server answers every frame within its own deadline: the client waits a little longer,
+    // so a slow model is measured as the server reports it, not cut off by the client.
+    const frameTimeoutMs = provider.limits.analysisTimeoutMs + 15_000;
     await using client = await ProactiveClient.connect({
       url,
       appVersion: "proactive-eval",
       signal: stop,
+      frameTimeoutMs,
+      stuckAfterMs: frameTimeoutMs,
       reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, maxAttempts: 3 },
     });
     while (next < cases.length) {

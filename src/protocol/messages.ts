@@ -292,7 +292,12 @@ export type ServerMessage = T.ServerMessage;
 
 // The published types are the hand-written ones of `types.ts` (no zod types in the public
 // API); this fails to compile if one of them drifts from what its schema infers.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// Mutual assignability alone lets optional keys differ, so the key sets must match too.
+type Same<A, B> = [A] extends [B]
+  ? ([B] extends [A]
+    ? ([keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false)
+    : false)
+  : false;
 type AllTrue<Checks extends true[]> = Checks;
 type _TypesMatchSchemas = AllTrue<[
   Same<ActiveTask, z.infer<typeof ActiveTask>>,

@@ -51,6 +51,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   });
 }
 
+/** The routes of docs/protocol.md §8 besides the upgrade: each answers GET (and HEAD) only. */
+const KNOWN_PATHS = new Set(["/v1/health", "/healthz", "/readyz", "/v1/proactive/schema"]);
+
 /** Builds the request handler given to `Deno.serve`. */
 export function createHandler(
   options: HandlerOptions,
@@ -63,6 +66,10 @@ export function createHandler(
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> {
     const { pathname } = new URL(request.url);
+    const readOnly = pathname !== "/v1/proactive" && KNOWN_PATHS.has(pathname);
+    if (readOnly && request.method !== "GET" && request.method !== "HEAD") {
+      return json(405, { error: "Method not allowed: use GET" }, { allow: "GET, HEAD" });
+    }
     switch (pathname) {
       case "/v1/health":
       case "/healthz":

@@ -68,6 +68,7 @@ Deno.test("cases: bad input is one line naming the file and line, exit 2, no rep
       return `${dir}/${name}`;
     };
     await Deno.mkdir(`${dir}/empty`);
+    await Deno.mkdir(`${dir}/sub`);
     const frame = { app_name: "A", window_title: "T", ocr_text: "x" };
     const cases: Array<{ name: string; args: string[]; line: RegExp }> = [
       {
@@ -92,6 +93,29 @@ Deno.test("cases: bad input is one line naming the file and line, exit 2, no rep
           await write("jpeg.jsonl", line({ frame: { ...frame, jpeg_path: "img/nope.jpg" } })),
         ],
         line: /^eval: .*\/jpeg\.jsonl:1: "frame\.jpeg_path" "img\/nope\.jpg" not found$/,
+      },
+      {
+        name: "jpeg_path outside the file's folder",
+        args: [
+          await write("secret.jpg", "\xff\xd8\xff").then(() =>
+            write("sub/outside.jsonl", line({ frame: { ...frame, jpeg_path: "../secret.jpg" } }))
+          ),
+        ],
+        line:
+          /^eval: .*\/outside\.jsonl:1: "frame\.jpeg_path" "\.\.\/secret\.jpg" leaves the folder of its file$/,
+      },
+      {
+        name: "absolute jpeg_path",
+        args: [await write("abs.jsonl", line({ frame: { ...frame, jpeg_path: "/etc/hostname" } }))],
+        line:
+          /^eval: .*\/abs\.jsonl:1: "frame\.jpeg_path" "\/etc\/hostname" must be relative to the file$/,
+      },
+      {
+        name: "jpeg_path that is not a JPEG",
+        args: [
+          await write("notjpeg.jsonl", line({ frame: { ...frame, jpeg_path: "notjpeg.jsonl" } })),
+        ],
+        line: /^eval: .*\/notjpeg\.jsonl:1: "frame\.jpeg_path" "notjpeg\.jsonl" is not a JPEG$/,
       },
       {
         name: "missing id",
@@ -152,6 +176,21 @@ Deno.test("cases: bad input is one line naming the file and line, exit 2, no rep
         name: "a baseline that is not a report",
         args: [`${dir}/fine.jsonl`, "--baseline", `${dir}/fine.jsonl`],
         line: /^eval: .*fine\.jsonl: not an eval --json report \(no "providers" list\)$/,
+      },
+      {
+        name: "a baseline with a broken result entry",
+        args: [
+          `${dir}/fine.jsonl`,
+          "--baseline",
+          await write(
+            "broken.json",
+            JSON.stringify({
+              providers: [{ provider: "offline", accuracy: 1, extract: {}, results: [null] }],
+            }),
+          ),
+        ],
+        line:
+          /^eval: .*broken\.json: not an eval --json report \(providers\[0\]\.results\[0\] needs a string "id" and a boolean "correct"\)$/,
       },
     ];
     for (const c of cases) {

@@ -109,14 +109,15 @@ Deno.test("metrics: accuracy, the confusion matrix with its error column, P/R/F1
 Deno.test("metrics: calls, tokens and cost per case, cost per 1000, p50/p95", () => {
   const m = computeMetrics(RESULTS);
   assert.equal(m.totals.model_calls, 11);
-  assert.equal(m.per_case.model_calls, 1.1);
-  assert.equal(m.per_case.tool_calls, 0.2);
-  assert.equal(m.per_case.input_tokens, 100);
-  assert.equal(m.per_case.output_tokens, 10);
-  assert.equal(m.per_case.thinking_tokens, 5);
+  // Averages are over the 9 cases with accounting: the error case carries no usage.
+  assert.equal(m.per_case.model_calls, 11 / 9);
+  assert.equal(m.per_case.tool_calls, 2 / 9);
+  assert.equal(m.per_case.input_tokens, 1000 / 9);
+  assert.equal(m.per_case.output_tokens, 100 / 9);
+  assert.equal(m.per_case.thinking_tokens, 50 / 9);
   assert.ok(Math.abs(m.totals.cost_usd - 0.009) < 1e-12);
-  // $0.009 over 10 frames: $0.9 per 1000.
-  assert.ok(Math.abs(m.cost_per_1000_usd - 0.9) < 1e-12);
+  // $0.009 over the 9 accounted frames: $1 per 1000.
+  assert.ok(Math.abs(m.cost_per_1000_usd - 1) < 1e-12);
   // Nearest rank: p50 is the 5th of 10, p95 the 10th.
   assert.deepEqual(m.latency_ms, { p50: 50, p95: 1000 });
 });
@@ -180,7 +181,7 @@ Deno.test("report: the text table, the JSON keys and an HTML page with no script
   const text = formatText(report);
   assert.match(text, /^provider\s+offline\s+gemini:gemini-2\.5-flash$/m);
   assert.match(text, /^accuracy\s+0\.0%\s+60\.0%$/m);
-  assert.match(text, /^cost \/ 1000 frames\s+\$0\.0000\s+\$0\.9000$/m);
+  assert.match(text, /^cost \/ 1000 frames\s+\$0\.0000\s+\$1\.0000$/m);
   assert.match(text, /^no_task_found\s+1\s+0\s+1\s+1$/m);
   assert.match(text, /^n3\s+no_task_found\s+GEMINI_ERROR\s+detail of n3$/m);
   const p = JSON.parse(JSON.stringify(report)).providers[1];

@@ -38,6 +38,17 @@ Deno.test("handler: HTTP routes", async (t) => {
     assert.equal(response.status, 405);
     await response.body?.cancel();
   });
+  await t.step("the read-only routes answer GET and HEAD only", async () => {
+    for (const path of ["/healthz", "/v1/health", "/readyz", "/v1/proactive/schema"]) {
+      const post = await get(path, { method: "POST", body: "x" });
+      assert.equal(post.status, 405, `POST ${path}`);
+      assert.equal(post.headers.get("allow"), "GET, HEAD");
+      await post.body?.cancel();
+      const head = await get(path, { method: "HEAD" });
+      assert.equal(head.status, 200, `HEAD ${path}`);
+      await head.body?.cancel();
+    }
+  });
   await t.step("/readyz turns 503 while draining", async () => {
     server.registry.startDraining();
     const response = await get("/readyz");
