@@ -67,6 +67,8 @@ export interface ProviderMetrics {
   /** `no_task_found` cases, the denominator of `false_extracts`. */
   no_task_cases: number;
   duplicate_recall: number | null;
+  /** Cases answered without a model call (`usage.skipped`: an unchanged screen). */
+  skipped: number;
   per_case: Counts;
   totals: Counts & { cost_usd: number };
   cost_per_1000_usd: number;
@@ -146,6 +148,7 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
     false_extracts: confusion.no_task_found.extract_task,
     no_task_cases: noTaskCases,
     duplicate_recall: rejectCases === 0 ? null : confusion.reject_task.reject_task / rejectCases,
+    skipped: results.filter((r) => r.usage?.skipped !== undefined).length,
     per_case: {
       model_calls: ratio(totals.model_calls, accounted),
       tool_calls: ratio(totals.tool_calls, accounted),

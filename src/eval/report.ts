@@ -129,6 +129,7 @@ export function formatText(report: EvalReport): string {
       (p) => `${p.false_extracts} of ${p.no_task_cases}` + markOf(p, "false_extracts"),
     ),
     row("duplicate recall", (p) => pct(p.duplicate_recall) + markOf(p, "duplicate_recall")),
+    row("skipped (unchanged screen)", (p) => String(p.skipped)),
     row("model calls / case", (p) => fmt(p.per_case.model_calls, 2)),
     row("tool calls / case", (p) => fmt(p.per_case.tool_calls, 2)),
     row("input tokens / case", (p) => fmt(p.per_case.input_tokens)),
@@ -279,6 +280,7 @@ export function renderHtml(
     ],
     ["false extracts", (p) => `${p.false_extracts} of ${p.no_task_cases}`],
     ["duplicate recall", (p) => pct(p.duplicate_recall)],
+    ["skipped (unchanged screen)", (p) => String(p.skipped)],
     [
       "model / tool calls per case",
       (p) => `${fmt(p.per_case.model_calls, 2)} / ${fmt(p.per_case.tool_calls, 2)}`,

@@ -33,6 +33,8 @@ export interface ReplaySummary {
   outputTokens: number;
   thinkingTokens: number;
   costUsd: number;
+  /** Frames answered without a model call (an unchanged screen). */
+  skipped: number;
 }
 
 /** Nearest-rank percentile of `values` (`p` in 0..100); 0 for none. */
@@ -50,9 +52,11 @@ export function summarize(rows: readonly ReplayRow[]): ReplaySummary {
   let outputTokens = 0;
   let thinkingTokens = 0;
   let costUsd = 0;
+  let skipped = 0;
   for (const row of rows) {
     counts[row.outcome] = (counts[row.outcome] ?? 0) + 1;
     if (!row.usage) continue;
+    if (row.usage.skipped) skipped++;
     inputTokens += row.usage.input_tokens;
     outputTokens += row.usage.output_tokens;
     thinkingTokens += row.usage.thinking_tokens;
@@ -68,6 +72,7 @@ export function summarize(rows: readonly ReplayRow[]): ReplaySummary {
     outputTokens,
     thinkingTokens,
     costUsd,
+    skipped,
   };
 }
 
@@ -103,7 +108,8 @@ export function formatSummary(summary: ReplaySummary): string {
   const tokens = `${summary.inputTokens} in, ${summary.outputTokens} out` +
     (summary.thinkingTokens ? `, ${summary.thinkingTokens} thinking` : "");
   return [
-    `frames   ${summary.frames} (${counts || "none"})`,
+    `frames   ${summary.frames} (${counts || "none"}` +
+    (summary.skipped ? `; ${summary.skipped} skipped, screen unchanged)` : ")"),
     `latency  p50 ${Math.round(summary.p50Ms)} ms, p95 ${Math.round(summary.p95Ms)} ms`,
     `tokens   ${tokens}`,
     `cost     $${summary.costUsd.toFixed(6)}`,

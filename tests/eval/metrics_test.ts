@@ -122,6 +122,15 @@ Deno.test("metrics: calls, tokens and cost per case, cost per 1000, p50/p95", ()
   assert.deepEqual(m.latency_ms, { p50: 50, p95: 1000 });
 });
 
+Deno.test("metrics: cases answered without a model call are counted as skipped", () => {
+  const skipped = result("s1", "no_task_found", "no_task_found", 1, {
+    model_calls: 0,
+    skipped: "unchanged_screen",
+  });
+  assert.equal(computeMetrics([...RESULTS, skipped]).skipped, 1);
+  assert.equal(computeMetrics(RESULTS).skipped, 0);
+});
+
 Deno.test("metrics: no cases, no reject cases, no extracts: zeros and null, never NaN", () => {
   const empty = computeMetrics([]);
   assert.equal(empty.accuracy, 0);

@@ -77,6 +77,19 @@ Deno.test("summarize() counts outcomes and adds up usage", () => {
   assert.match(formatSummary(summary), /^cost {5}\$0\.001500$/m);
 });
 
+Deno.test("summarize() counts the frames answered without a model call", () => {
+  const skippedUsage = { ...usage(0, 0, 0), model_calls: 0, skipped: "unchanged_screen" as const };
+  const rows: ReplayRow[] = [
+    ...ROWS,
+    { ...ROWS[1]!, index: 5, name: "05_same", usage: skippedUsage },
+  ];
+  const summary = summarize(rows);
+  assert.equal(summary.skipped, 1);
+  assert.equal(summarize(ROWS).skipped, 0);
+  assert.match(formatSummary(summary), /^frames .*; 1 skipped, screen unchanged\)$/m);
+  assert.doesNotMatch(formatSummary(summarize(ROWS)), /skipped/);
+});
+
 Deno.test("formatTable() aligns columns and cuts long text", () => {
   const lines = formatTable(ROWS, 30).split("\n");
   assert.equal(lines.length, 2 + ROWS.length);
