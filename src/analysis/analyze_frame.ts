@@ -78,6 +78,21 @@ const FALLBACK = {
   noTitle: "No task analysis: the model extracted a task without a title",
 } as const;
 
+/** The usage of a frame before (or without) any model call: every count 0. */
+export function emptyUsage(): Usage {
+  return {
+    model_calls: 0,
+    tool_calls: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    thinking_tokens: 0,
+    model_ms: 0,
+    tool_ms: 0,
+    total_ms: 0,
+    cost_usd: 0,
+  };
+}
+
 /** Runs one frame through the model loop. */
 export async function* analyzeFrame(
   request: AnalysisRequest,
@@ -102,17 +117,7 @@ async function* loop(
   const frameEnds = performance.now() + options.analysisTimeoutMs;
   const frameSignal = frameDeadline.signal;
 
-  const usage: Usage = {
-    model_calls: 0,
-    tool_calls: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    thinking_tokens: 0,
-    model_ms: 0,
-    tool_ms: 0,
-    total_ms: 0,
-    cost_usd: 0,
-  };
+  const usage = emptyUsage();
   const finalUsage = (): Usage => ({
     ...usage,
     model_ms: Math.round(usage.model_ms),

@@ -37,7 +37,7 @@ import {
   type ToolResult,
 } from "../protocol/messages.ts";
 import type { Metrics } from "./metrics.ts";
-import { sameScreen, type ScreenPrint, screenPrint } from "./unchanged.ts";
+import { UnchangedScreens } from "../frames/unchanged.ts";
 
 const tracer = trace.getTracer("proactive");
 
@@ -147,10 +147,8 @@ export class Session {
   #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
-  /** The last successfully analysed screen, for skipping an unchanged one. */
-  #lastScreen:
-    | { print: ScreenPrint; at: number; contextVersion: string; activity: string }
-    | undefined;
+  /** The unchanged-screen stage (docs/protocol.md §5.9); absent when it is off. */
+  #unchanged: UnchangedScreens | undefined;
   /** Answers sent before the first hello. */
   #earlyReplies = 0;
   /** Closes a connection that never says hello. */
@@ -166,6 +164,10 @@ export class Session {
     this.#takeFrame = options.takeFrame ?? (() => 0);
     this.#onClosed = options.onClosed;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+    const skipMs = this.#limits.skipUnchangedMs ?? 0;
+    if (skipMs > 0) {
+      this.#unchanged = new UnchangedScreens(skipMs, this.#limits.skipHashDistance ?? 4);
+    }
     this.#helloTimer = setTimeout(() => {
       this.#helloTimer = undefined;
       if (this.#ready) return;
@@ -533,40 +535,16 @@ export class Session {
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
-    const skipMs = this.#limits.skipUnchangedMs ?? 0;
-    const print = skipMs > 0 ? screenPrint(request.frame, screenHash) : undefined;
-    const last = this.#lastScreen;
-    if (
-      print && last && started - last.at < skipMs && last.contextVersion === contextVersion &&
-      sameScreen(last.print, print, this.#limits.skipHashDistance ?? 4)
-    ) {
+    const unchanged = this.#unchanged?.check(request.frame, screenHash, contextVersion, started);
+    if (unchanged?.skipped) {
       this.#metrics.framesSkipped.inc({ reason: "unchanged_screen" });
       log.info("frame done", { outcome: "no_task_found", skipped: "unchanged_screen", ms: 0 });
       span.setAttribute("frame.outcome", "no_task_found");
       span.setAttribute("frame.skipped", "unchanged_screen");
-      this.#sendTerminal({
-        type: "analysis_outcome",
-        outcome_kind: "no_task_found",
-        frame_id: frameId,
-        context_summary: "The screen is unchanged since the last analysed frame",
-        current_activity: last.activity,
-        usage: {
-          model_calls: 0,
-          tool_calls: 0,
-          input_tokens: 0,
-          output_tokens: 0,
-          thinking_tokens: 0,
-          model_ms: 0,
-          tool_ms: 0,
-          total_ms: Math.round(performance.now() - receivedAt),
-          cost_usd: 0,
-          skipped: "unchanged_screen",
-        },
-      });
+      unchanged.skipped.usage.total_ms = Math.round(performance.now() - receivedAt);
+      this.#sendTerminal(unchanged.skipped);
       return;
     }
-    // Only a success is remembered: a failed frame is never a reason to skip the next.
-    this.#lastScreen = undefined;
     // The client's clock started when it sent the frame, not when its turn came.
     const leftMs = Math.floor(this.#limits.analysisTimeoutMs - (started - receivedAt));
     if (leftMs <= 0) {
@@ -599,9 +577,7 @@ export class Session {
         input = undefined;
         if (event.kind === "terminal") {
           const m = event.message;
-          if (print && m.type === "analysis_outcome") {
-            this.#lastScreen = { print, at: started, contextVersion, activity: m.current_activity };
-          }
+          unchanged?.done(m);
           const ms = performance.now() - started;
           const outcome = m.type === "analysis_outcome" ? m.outcome_kind : m.code;
           this.#metrics.frameDuration.observe(ms / 1000);

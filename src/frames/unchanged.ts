@@ -11,7 +11,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { emptyUsage } from "../analysis/analyze_frame.ts";
 import type { FrameInput } from "../analysis/model.ts";
+import type { AnalysisOutcome, ServerError } from "../protocol/messages.ts";
 
 /** What is remembered of an analysed screen. */
 export interface ScreenPrint {
@@ -63,4 +65,62 @@ export function sameScreen(last: ScreenPrint, next: ScreenPrint, maxDistance: nu
   if (last.image === next.image) return true;
   return last.perceptual !== undefined && next.perceptual !== undefined &&
     hammingDistance(last.perceptual, next.perceptual) <= maxDistance;
+}
+
+/** One frame's pass through the stage: answered here, or analysed and then reported back. */
+export type UnchangedCheck =
+  | { skipped: AnalysisOutcome }
+  | { skipped?: undefined; done(terminal: AnalysisOutcome | ServerError): void };
+
+/**
+ * The stage a session keeps: remembers its last successfully analysed screen and answers a
+ * frame that shows it again. A frame that goes on to the model forgets the remembered screen
+ * until it succeeds, so a failure is never a reason to skip the next frame.
+ */
+export class UnchangedScreens {
+  #windowMs: number;
+  #maxDistance: number;
+  #last: { print: ScreenPrint; at: number; contextVersion: string; activity: string } | undefined;
+
+  /** `windowMs`: how long an analysis answers for the same screen; `maxDistance`: hash bits. */
+  constructor(windowMs: number, maxDistance: number) {
+    this.#windowMs = windowMs;
+    this.#maxDistance = maxDistance;
+  }
+
+  /**
+   * `frame` as it reaches its turn at `now` (`performance.now()`), analysed against
+   * `contextVersion`: the skip's answer, or a `done` to call with the frame's terminal.
+   */
+  check(
+    frame: FrameInput,
+    screenHash: string | undefined,
+    contextVersion: string,
+    now: number,
+  ): UnchangedCheck {
+    const print = screenPrint(frame, screenHash);
+    const last = this.#last;
+    if (
+      last && now - last.at < this.#windowMs && last.contextVersion === contextVersion &&
+      sameScreen(last.print, print, this.#maxDistance)
+    ) {
+      return {
+        skipped: {
+          type: "analysis_outcome",
+          outcome_kind: "no_task_found",
+          frame_id: frame.frameId,
+          context_summary: "The screen is unchanged since the last analysed frame",
+          current_activity: last.activity,
+          usage: { ...emptyUsage(), skipped: "unchanged_screen" },
+        },
+      };
+    }
+    this.#last = undefined;
+    return {
+      done: (terminal) => {
+        if (terminal.type !== "analysis_outcome") return;
+        this.#last = { print, at: now, contextVersion, activity: terminal.current_activity };
+      },
+    };
+  }
 }

@@ -3,7 +3,7 @@
  * text and `screen_hash`es a few bits apart, within the window and under the same context.
  */
 import assert from "node:assert/strict";
-import { hammingDistance, parseScreenHash } from "../../src/server/unchanged.ts";
+import { hammingDistance, parseScreenHash } from "../../src/frames/unchanged.ts";
 import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 import type { FakeClient } from "../fakes/fake_client.ts";
