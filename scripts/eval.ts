@@ -31,8 +31,7 @@ import {
   ProviderError,
   runProvider,
 } from "../src/eval/run.ts";
-import { progressBar } from "../src/replay/report.ts";
-import { runCli } from "./cli.ts";
+import { runCli, stderrProgress } from "./cli.ts";
 
 const USAGE = "usage: deno task eval <file.jsonl|folder>... [--provider offline|gemini|vertex|" +
   "gemini:MODEL]... [--concurrency N] [--json FILE] [--html FILE] [--baseline OLD.json] " +
@@ -144,28 +143,6 @@ export function parseOptions(args: string[]): Options | { help: true } {
   return options;
 }
 
-/** Progress on stderr: a redrawn bar on a terminal, nothing otherwise. */
-function progress() {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
-  const width = () => {
-    try {
-      return Deno.consoleSize().columns || 80;
-    } catch {
-      return 80;
-    }
-  };
-  return {
-    update(done: number, total: number, label: string) {
-      if (tty) write(`\r\x1b[2K${progressBar(done, total, label, width())}`);
-    },
-    end() {
-      if (tty) write("\r\x1b[2K");
-    },
-  };
-}
-
 async function writeFile(path: string, text: string, what: string): Promise<void> {
   try {
     await Deno.writeTextFile(path, text);
@@ -197,17 +174,17 @@ async function main(args: string[]): Promise<number> {
     inputs: options.inputs,
     providers: [],
   };
-  const bar = progress();
+  const bar = stderrProgress();
   try {
     for (const provider of providers) {
-      bar.update(0, cases.length, provider.info.provider);
+      bar.bar(0, cases.length, provider.info.provider);
       const results = await runProvider({
         provider,
         cases,
         concurrency: options.concurrency,
         signal: controller.signal,
         onCaseDone: (result, done, total) =>
-          bar.update(done, total, `${provider.info.provider}: ${result.id}`),
+          bar.bar(done, total, `${provider.info.provider}: ${result.id}`),
       });
       const run = providerReport(provider.info, options.concurrency, results);
       if (run.errors === run.cases) {

@@ -25,15 +25,9 @@ import { silentLogger } from "../src/log.ts";
 import { loadFrames, type ReplayFrame, ReplayInputError } from "../src/replay/frames.ts";
 import { type LocalServer, startLocalServer } from "../src/replay/local_server.ts";
 import { replayFrames } from "../src/replay/replay.ts";
-import {
-  formatSummary,
-  formatTable,
-  progressBar,
-  type ReplayRow,
-  summarize,
-} from "../src/replay/report.ts";
+import { formatSummary, formatTable, type ReplayRow, summarize } from "../src/replay/report.ts";
 import { TaskStore } from "../src/replay/task_store.ts";
-import { runCli } from "./cli.ts";
+import { runCli, stderrProgress } from "./cli.ts";
 
 const USAGE = "usage: deno task replay <folder|file.jsonl> [--url ws://host:port/v1/proactive] " +
   "[--token TOKEN] [--db tasks.sqlite] [--json]";
@@ -107,36 +101,6 @@ function checkUrl(url: string): string {
   return parsed.href;
 }
 
-/** Progress on stderr: a redrawn bar on a terminal, one plain line per frame otherwise. */
-function progress(total: number) {
-  const encoder = new TextEncoder();
-  const tty = Deno.stderr.isTerminal();
-  const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
-  const width = () => {
-    try {
-      return Deno.consoleSize().columns || 80;
-    } catch {
-      return 80;
-    }
-  };
-  return {
-    start(frame: ReplayFrame, index: number) {
-      if (tty) write(`\r\x1b[2K${progressBar(index, total, frame.name, width())}`);
-    },
-    done(row: ReplayRow) {
-      if (tty) write(`\r\x1b[2K${progressBar(row.index, total, row.name, width())}`);
-      else {
-        write(
-          `replay: ${row.index}/${total} ${row.name}: ${row.outcome} (${Math.round(row.ms)} ms)\n`,
-        );
-      }
-    },
-    end() {
-      if (tty) write("\r\x1b[2K");
-    },
-  };
-}
-
 async function main(args: string[]): Promise<number> {
   let values: { url?: string; token?: string; db?: string; json?: boolean; help?: boolean };
   let positionals: string[];
@@ -180,7 +144,17 @@ async function main(args: string[]): Promise<number> {
       signal: controller.signal,
       reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, maxAttempts: 3 },
     });
-    const bar = progress(frames.length);
+    const total = frames.length;
+    const progress = stderrProgress();
+    // A redrawn bar on a terminal, one plain line per frame otherwise.
+    const bar = {
+      start: (frame: ReplayFrame, index: number) => progress.bar(index, total, frame.name),
+      done: (row: ReplayRow) =>
+        progress.tty ? progress.bar(row.index, total, row.name) : progress.line(
+          `replay: ${row.index}/${total} ${row.name}: ${row.outcome} (${Math.round(row.ms)} ms)`,
+        ),
+      end: () => progress.end(),
+    };
     let rows: ReplayRow[];
     try {
       rows = await replayFrames({
