@@ -123,7 +123,8 @@ interface RunRecord {
 }
 
 /** Idle-session memory of one server. */
-interface MemoryRecord {
+/** Resident memory of a fresh server before and after opening idle sessions. */
+export interface MemoryRecord {
   server: ServerKind;
   sessions: number;
   failed: number;
@@ -237,7 +238,12 @@ async function loadRun(
   }
 }
 
-async function idleMemory(kind: ServerKind, fake: Fake, sessions: number): Promise<MemoryRecord> {
+/** Resident memory per idle session of a fresh `kind` server, after a warm-up. */
+export async function idleMemory(
+  kind: ServerKind,
+  fake: Fake,
+  sessions: number,
+): Promise<MemoryRecord> {
   const server = await startServer(kind, fake);
   try {
     // Warm-up: one-time costs (lazy imports, JIT, first buffers) are not per-session costs.
