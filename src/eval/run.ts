@@ -9,7 +9,6 @@
  */
 import type { AnalysisRequest, Model } from "../analysis/model.ts";
 import { buildFramePrompt, PROMPT_LIMITS, SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
-import { NoAuthenticator } from "../auth/none.ts";
 import { ProactiveClient } from "../client/client.ts";
 import { ClientError } from "../client/errors.ts";
 import { buildModel, sessionLimits } from "../compose.ts";
@@ -18,9 +17,7 @@ import { silentLogger } from "../log.ts";
 import { FUNCTION_DECLARATIONS, thinkingBudgetFor } from "../models/gemini.ts";
 import { PRIORITIES, type Priority, type ToolResultItem } from "../protocol/messages.ts";
 import { TaskStore } from "../replay/task_store.ts";
-import { Metrics } from "../server/metrics.ts";
-import { SessionRegistry } from "../server/registry.ts";
-import { startServer } from "../server/server.ts";
+import { startLocalServer } from "../replay/local_server.ts";
 import type { SessionLimits } from "../server/session.ts";
 import type { EvalCase } from "./cases.ts";
 import type { CaseResult } from "./metrics.ts";
@@ -246,21 +243,13 @@ async function runCase(
 export async function runProvider(options: RunOptions): Promise<CaseResult[]> {
   const { provider, cases, signal } = options;
   const concurrency = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, 64));
-  const registry = new SessionRegistry();
-  const server = startServer({
-    hostname: "127.0.0.1",
-    port: 0,
+  const server = startLocalServer({
     model: provider.model,
-    authenticator: new NoAuthenticator(),
-    registry,
-    log: silentLogger,
-    metrics: new Metrics(() => registry.size),
-    maxSessions: concurrency,
-    maxSessionsPerUser: concurrency,
-    idleTimeoutSeconds: provider.idleTimeoutSeconds,
     limits: provider.limits,
+    idleTimeoutSeconds: provider.idleTimeoutSeconds,
+    maxSessions: concurrency,
   });
-  const url = `ws://127.0.0.1:${server.addr.port}/v1/proactive`;
+  const { url } = server;
   const results: CaseResult[] = new Array(cases.length);
   let next = 0;
   let done = 0;
@@ -301,6 +290,6 @@ export async function runProvider(options: RunOptions): Promise<CaseResult[]> {
     if (rejected) throw failure.signal.aborted ? failure.signal.reason : rejected.reason;
     return results;
   } finally {
-    await server.shutdown();
+    await server[Symbol.asyncDispose]();
   }
 }

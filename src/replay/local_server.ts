@@ -1,5 +1,5 @@
 /**
- * The in-process server a replay runs against when no `--url` is given: the real server
+ * The in-process server a replay (when no `--url` is given) and the eval run against: the real server
  * (handler, sessions, analysis loop) on a free loopback port, without authentication and
  * without logs (the replay's own output is the table).
  *
@@ -19,6 +19,8 @@ export interface LocalServerOptions {
   limits: SessionLimits;
   /** Seconds without a pong before the client counts as gone. Default 30. */
   idleTimeoutSeconds?: number;
+  /** Sessions it accepts at once (all of one user). Default 4. */
+  maxSessions?: number;
 }
 
 /** A running in-process server; `await using` stops it. */
@@ -38,8 +40,8 @@ export function startLocalServer(options: LocalServerOptions): LocalServer {
     registry,
     log: silentLogger,
     metrics: new Metrics(() => registry.size),
-    maxSessions: 4,
-    maxSessionsPerUser: 4,
+    maxSessions: options.maxSessions ?? 4,
+    maxSessionsPerUser: options.maxSessions ?? 4,
     idleTimeoutSeconds: options.idleTimeoutSeconds ?? 30,
     limits: options.limits,
   });
