@@ -204,12 +204,7 @@ async function runCase(
     try {
       const terminal = await client.analyzeFrame(c.frame, {
         ...(signal ? { signal } : {}),
-        onToolCall: (request) =>
-          mapIds(
-            request.tool_kind === "search_keywords"
-              ? store.searchKeywords(request.query)
-              : store.searchSimilar(request.query),
-          ),
+        onToolCall: (request) => mapIds(store.search(request.tool_kind, request.query)),
       });
       result.ms = performance.now() - started;
       if (terminal.type === "server_error") {

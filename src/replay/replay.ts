@@ -53,10 +53,7 @@ export async function replayFrames(options: ReplayOptions): Promise<ReplayRow[]>
     try {
       const terminal = await client.analyzeFrame(frame.fields, {
         ...(signal ? { signal } : {}),
-        onToolCall: (request) =>
-          request.tool_kind === "search_keywords"
-            ? store.searchKeywords(request.query)
-            : store.searchSimilar(request.query),
+        onToolCall: (request) => store.search(request.tool_kind, request.query),
       });
       row.ms = performance.now() - started;
       if (terminal.type === "server_error") {

@@ -15,7 +15,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import type { ActiveTask, Priority, ToolResultItem } from "../protocol/messages.ts";
+import type { ActiveTask, Priority, ToolKind, ToolResultItem } from "../protocol/messages.ts";
 
 /** Status of a stored task, as the protocol names it. */
 export type StoredTaskStatus = ToolResultItem["status"];
@@ -250,6 +250,13 @@ export class TaskStore implements Disposable {
       if (row.relevance_score > 0) task.relevance_score = row.relevance_score;
       return task;
     });
+  }
+
+  /** The search a `tool_call_request` asks for, answered as the desktop would. */
+  search(kind: ToolKind, query: string, options: SearchOptions = {}): ToolResultItem[] {
+    return kind === "search_keywords"
+      ? this.searchKeywords(query, options)
+      : this.searchSimilar(query, options);
   }
 
   /** `search_keywords`: FTS5 over descriptions, best bm25 first; similarity 0, as Omi sends. */
