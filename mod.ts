@@ -84,6 +84,7 @@ export type {
   ProactiveClientOptions,
   ToolCallHandler,
 } from "./src/client/client.ts";
+export { differenceHash, screenHashDistance } from "./src/client/screen_hash.ts";
 export { backoffDelay } from "./src/client/backoff.ts";
 export type { ReconnectOptions } from "./src/client/backoff.ts";
 export type { WebSocketConstructor } from "./src/client/connection.ts";

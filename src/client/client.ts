@@ -26,6 +26,11 @@
  *   the Omi desktop app), counted from the call, queueing included: then it rejects with
  *   `TIMEOUT`. A frame whose answer is still owed 60 s after it was sent means the session is
  *   stuck (the server answers within 45 s): the client replaces the socket, as Omi does.
+ * - **Screen hashes.** In a browser (anything with `createImageBitmap` and a canvas), a frame
+ *   with a `jpeg_base64` and no `screen_hash` gets the screenshot's perceptual hash
+ *   (`screen_hash.ts`), so a v1.1 server can skip a screen that has not changed. It is
+ *   computed while earlier frames are analysed and waits at most {@link SCREEN_HASH_WAIT_MS}
+ *   once the frame's turn comes; a failure means no hash. A 1.0 session never sees the field.
  *
  * @module
  */
@@ -57,6 +62,7 @@ import {
 } from "./connection.ts";
 import { abortError, ClientError } from "./errors.ts";
 import { shouldPadMessages } from "./nagle_padding.ts";
+import { canComputeScreenHash, computeScreenHash } from "./screen_hash.ts";
 
 /** The terminal message of a frame: its outcome or the server's error for it. */
 export type FrameTerminal = AnalysisOutcome | ServerError;
@@ -153,6 +159,15 @@ export interface ProactiveClientOptions {
    * `session_ready` wins.
    */
   maxMessageBytes?: number;
+  /**
+   * Give frames that carry a `jpeg_base64` and no `screen_hash` the screenshot's perceptual
+   * hash (docs/protocol.md §5.9), so the server can skip a screen that has not changed even
+   * when its JPEG bytes differ. Computed only where the runtime decodes images natively and has
+   * a canvas (browsers, workers); Deno and Node send no hash. A frame never waits long for it
+   * nor fails because of it. Default `true`; `false` sends only the hashes the caller gives.
+   * Sessions that negotiated 1.0 never see a `screen_hash`, not even the caller's.
+   */
+  screenHash?: boolean;
   /** Connection events (connects, drops, ignored messages). */
   onEvent?: (event: ClientEvent) => void;
   /** Source of randomness for jitter, `[0, 1)`; injectable for tests. */
@@ -173,6 +188,12 @@ interface PendingFrame {
   sentAt?: number;
   /** Replaces the session if the frame's terminal is owed too long after it was sent. */
   stuckTimer?: ReturnType<typeof setTimeout>;
+  /** The screenshot's perceptual hash is being computed; the frame waits for it (bounded). */
+  hashing?: boolean;
+  /** The computed `screen_hash`, once there is one. */
+  screenHash?: string;
+  /** Stops waiting for the hash: set once the frame's turn has come. */
+  hashTimer?: ReturnType<typeof setTimeout>;
 }
 
 interface PendingTool {
@@ -192,6 +213,12 @@ export const DEFAULT_STUCK_AFTER_MS = 60_000;
 /** Default {@link ProactiveClientOptions.maxMessageBytes}: the server's default, 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES = 16;
+/**
+ * Longest a frame whose turn has come waits for its `screen_hash`, then it goes without.
+ * The hash starts when the frame is queued; headless Chromium (software rendering, 2 cores)
+ * takes 11–15 ms for a 270 KB 1080p JPEG.
+ */
+export const SCREEN_HASH_WAIT_MS = 150;
 /** Longest tool error text we send back. */
 const MAX_TOOL_ERROR_CHARS = 500;
 
@@ -203,6 +230,8 @@ export class ProactiveClient implements AsyncDisposable {
   #WebSocket: WebSocketConstructor;
   #pad: boolean;
   #random: () => number;
+  /** Whether frames get a computed `screen_hash` (option, version and runtime allow it). */
+  #hashScreens: boolean;
 
   #connection: Connection | undefined;
   #ready: SessionReady | undefined;
@@ -249,6 +278,8 @@ export class ProactiveClient implements AsyncDisposable {
     this.#WebSocket = WebSocket as WebSocketConstructor;
     this.#pad = shouldPadMessages(url, options.padMessages);
     this.#random = options.random ?? Math.random;
+    this.#hashScreens = options.screenHash !== false &&
+      (options.protocolVersion ?? "1.1") === "1.1" && canComputeScreenHash();
     this.#context = options.context ?? {};
     this.#contextVersion = options.contextVersion ?? "0";
   }
@@ -325,8 +356,11 @@ export class ProactiveClient implements AsyncDisposable {
         done: () => {
           clearTimeout(deadline);
           clearTimeout(frame.stuckTimer);
+          clearTimeout(frame.hashTimer);
+          frame.hashing = false;
         },
       };
+      if (this.#wantsScreenHash(fields)) this.#hashScreen(frame, fields.jpeg_base64);
       const onAbort = () => this.#abandon(frame, abortError(signal!, "The frame"));
       signal?.addEventListener("abort", onAbort, { once: true });
       // Kept after an abort of a sent frame: its terminal is still owed, and if it never
@@ -465,13 +499,46 @@ export class ProactiveClient implements AsyncDisposable {
     }
   }
 
+  /** Whether to compute a `screen_hash` for `fields`: a screenshot, no hash, a 1.1 session. */
+  #wantsScreenHash(fields: FrameFields): fields is FrameFields & { jpeg_base64: string } {
+    return this.#hashScreens && fields.screen_hash === undefined &&
+      typeof fields.jpeg_base64 === "string" && fields.jpeg_base64 !== "" &&
+      this.#ready?.protocol_version !== "1.0";
+  }
+
+  /** Starts computing `frame`'s hash; the frame is sent once it is there (or given up on). */
+  #hashScreen(frame: PendingFrame, jpegBase64: string): void {
+    frame.hashing = true;
+    void computeScreenHash(jpegBase64).catch(() => undefined).then((hash) => {
+      if (!frame.hashing) return; // sent without it, or gone
+      frame.hashing = false;
+      clearTimeout(frame.hashTimer);
+      if (hash !== undefined) frame.screenHash = hash;
+      if (this.#queue[0] === frame) this.#pump();
+    });
+  }
+
   /** Sends the next queued frame when the socket is free. */
   #pump(): void {
     const connection = this.#connection;
     if (this.#closed || !connection || this.#goAway || this.#inFlight) return;
-    const frame = this.#queue.shift();
+    const frame = this.#queue[0];
     if (!frame) return;
+    if (frame.hashing) {
+      // Its turn has come: the hash gets a short grace, then the frame goes without it.
+      frame.hashTimer ??= setTimeout(() => {
+        frame.hashing = false;
+        this.#pump();
+      }, SCREEN_HASH_WAIT_MS);
+      return;
+    }
+    this.#queue.shift();
     const message: FrameEvent = { ...frame.fields, type: "frame_event" };
+    // `screen_hash` is v1.1: a 1.0 server (Omi's protocol) never sees it.
+    if (connection.ready.protocol_version !== "1.1") delete message.screen_hash;
+    else if (message.screen_hash === undefined && frame.screenHash !== undefined) {
+      message.screen_hash = frame.screenHash;
+    }
     const withContext = this.#serverContextVersion !== this.#contextVersion;
     if (withContext) {
       message.context_version = this.#contextVersion;

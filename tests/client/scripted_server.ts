@@ -31,6 +31,8 @@ export class ScriptedConnection {
   readonly headers: Headers;
   /** UTF-8 size of every text message received, in order. */
   readonly sizes: number[] = [];
+  /** Every text message received, as sent, in order. */
+  readonly raw: string[] = [];
   /** Settles once the socket closed. */
   readonly closed: Promise<void>;
   #inbox: ClientMessage[] = [];
@@ -50,6 +52,7 @@ export class ScriptedConnection {
     socket.addEventListener("message", (event) => {
       if (typeof event.data === "string") {
         this.sizes.push(new TextEncoder().encode(event.data).length);
+        this.raw.push(event.data);
       }
       const decoded = decodeClientMessage(event.data);
       if (!decoded.ok) throw new Error(`client sent an invalid message: ${decoded.message}`);
