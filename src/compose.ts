@@ -31,6 +31,7 @@ export function buildModel(config: Config, log: Logger): Model {
       if (price) options.price = price;
       else log.warn("no price for this model: cost_usd will be 0", { model: config.geminiModel });
       if (config.geminiBaseUrl) options.baseUrl = config.geminiBaseUrl;
+      if (config.geminiMediaResolution) options.mediaResolution = config.geminiMediaResolution;
       if (config.modelProvider === "vertex") {
         // loadConfig guarantees the project; credentials come from ADC (Workload Identity).
         options.vertex = {

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_PRICES, parsePrices, type PriceTable } from "./models/prices.ts";
+import { MEDIA_RESOLUTION_LEVELS, type MediaResolutionLevel } from "./models/media_resolution.ts";
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -26,6 +27,8 @@ export interface Config {
   geminiBaseUrl?: string;
   /** Thinking tokens per model call (0 = off where the model allows it). */
   geminiThinkingBudget: number;
+  /** Tokens per image sent to the model (`GEMINI_MEDIA_RESOLUTION`); unset: the model's default. */
+  geminiMediaResolution?: MediaResolutionLevel;
   /** Vertex AI project and location (`MODEL_PROVIDER=vertex`). */
   googleCloudProject?: string;
   googleCloudLocation: string;
@@ -168,6 +171,7 @@ const EnvSchema = z.object({
   GEMINI_MODEL: optText,
   GEMINI_BASE_URL: urlVar("GEMINI_BASE_URL"),
   GEMINI_THINKING_BUDGET: intVar("GEMINI_THINKING_BUDGET", 128, 0, 32_768),
+  GEMINI_MEDIA_RESOLUTION: enumVar("GEMINI_MEDIA_RESOLUTION", MEDIA_RESOLUTION_LEVELS),
   GOOGLE_CLOUD_PROJECT: optText,
   GOOGLE_CLOUD_LOCATION: optText,
   MODEL_PRICES: z.string().optional().transform((value, ctx) => {
@@ -309,6 +313,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;
   if (e.GEMINI_BASE_URL) config.geminiBaseUrl = e.GEMINI_BASE_URL;
+  if (e.GEMINI_MEDIA_RESOLUTION) config.geminiMediaResolution = e.GEMINI_MEDIA_RESOLUTION;
   if (e.GOOGLE_CLOUD_PROJECT) config.googleCloudProject = e.GOOGLE_CLOUD_PROJECT;
   if (e.FIREBASE_PROJECT_ID) config.firebaseProjectId = e.FIREBASE_PROJECT_ID;
   return config;

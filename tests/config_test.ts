@@ -40,8 +40,17 @@ Deno.test("loadConfig() picks gemini when a key is set, and reads its variables"
   assert.equal(config.modelProvider, "gemini");
   assert.equal(config.geminiApiKey, "AIzaSECRET");
   assert.equal(config.geminiThinkingBudget, 0);
-  assert.deepEqual(config.modelPrices["gemini-2.5-flash-lite"], { input: 0.2, output: 0.8 });
-  assert.deepEqual(config.modelPrices["gemini-2.5-pro"], { input: 1.25, output: 10 });
+  // An override without a cached price gets a quarter of its input price.
+  assert.deepEqual(config.modelPrices["gemini-2.5-flash-lite"], {
+    input: 0.2,
+    output: 0.8,
+    cachedInput: 0.05,
+  });
+  assert.deepEqual(config.modelPrices["gemini-2.5-pro"], {
+    input: 1.25,
+    output: 10,
+    cachedInput: 0.3125,
+  });
   const vertex = loadConfig({ MODEL_PROVIDER: "vertex", GOOGLE_CLOUD_PROJECT: "p" });
   assert.deepEqual([vertex.googleCloudProject, vertex.googleCloudLocation], ["p", "us-central1"]);
 });
@@ -156,4 +165,35 @@ Deno.test("loadConfig() reads the list caps; their defaults are the decoder's", 
     "MAX_ACTIVE_TASKS must be an integer from 1 to 10000",
     "MAX_TOOL_RESULTS must be an integer from 1 to 500",
   ]);
+});
+
+Deno.test("GEMINI_MEDIA_RESOLUTION: low, medium or high; unset leaves the model's default", () => {
+  assert.equal(loadConfig({}).geminiMediaResolution, undefined);
+  assert.equal(loadConfig({ GEMINI_MEDIA_RESOLUTION: "" }).geminiMediaResolution, undefined);
+  assert.equal(loadConfig({ GEMINI_MEDIA_RESOLUTION: "low" }).geminiMediaResolution, "low");
+  assert.equal(loadConfig({ GEMINI_MEDIA_RESOLUTION: " Medium " }).geminiMediaResolution, "medium");
+  assert.equal(loadConfig({ GEMINI_MEDIA_RESOLUTION: "HIGH" }).geminiMediaResolution, "high");
+  for (const bad of ["ultra", "MEDIA_RESOLUTION_LOW", "256"]) {
+    assert.deepEqual(refusal({ GEMINI_MEDIA_RESOLUTION: bad }), [
+      "GEMINI_MEDIA_RESOLUTION must be one of low, medium, high",
+    ]);
+  }
+  // One line per bad variable, the others still reported.
+  assert.deepEqual(refusal({ GEMINI_MEDIA_RESOLUTION: "ultra", PORT: "x" }), [
+    "PORT must be an integer from 0 to 65535",
+    "GEMINI_MEDIA_RESOLUTION must be one of low, medium, high",
+  ]);
+});
+
+Deno.test("MODEL_PRICES takes an optional cachedInput; old tables stay valid", () => {
+  const prices = loadConfig({
+    MODEL_PRICES: '{"a":{"input":1,"output":2},"b":{"input":1,"output":2,"cachedInput":0.1}}',
+  }).modelPrices;
+  assert.deepEqual(prices.a, { input: 1, output: 2, cachedInput: 0.25 });
+  assert.deepEqual(prices.b, { input: 1, output: 2, cachedInput: 0.1 });
+  assert.deepEqual(prices["gemini-2.5-flash"], { input: 0.3, output: 2.5, cachedInput: 0.075 });
+  assert.equal(
+    refusal({ MODEL_PRICES: '{"a":{"input":1,"output":2,"cachedInput":-1}}' }).length,
+    1,
+  );
 });

@@ -84,6 +84,7 @@ export function emptyUsage(): Usage {
     model_calls: 0,
     tool_calls: 0,
     input_tokens: 0,
+    cached_input_tokens: 0,
     output_tokens: 0,
     thinking_tokens: 0,
     model_ms: 0,
@@ -167,6 +168,8 @@ async function* loop(
       usage.model_ms += now() - callStarted;
     }
     usage.input_tokens += reply.usage.inputTokens;
+    usage.cached_input_tokens = (usage.cached_input_tokens ?? 0) +
+      (reply.usage.cachedInputTokens ?? 0);
     usage.output_tokens += reply.usage.outputTokens;
     usage.thinking_tokens += reply.usage.thinkingTokens ?? 0;
     usage.cost_usd += reply.usage.costUsd;

@@ -45,7 +45,10 @@ export interface FunctionCall {
 
 /** Token accounting of one model call. */
 export interface ModelUsage {
+  /** Prompt tokens, cached ones included. */
   inputTokens: number;
+  /** Of `inputTokens`, those the provider served from its prompt cache (billed cheaper). */
+  cachedInputTokens?: number;
   /** Answer tokens, thinking excluded. */
   outputTokens: number;
   /** Thinking tokens (billed as output), for models that think. */

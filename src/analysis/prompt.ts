@@ -2,6 +2,10 @@
  * The text we send a language model for one frame: our own instructions plus the frame and
  * the user's context, each bounded so a huge context cannot blow the prompt (or the bill).
  *
+ * Ordered for Gemini's implicit cache (a prefix repeated from an earlier request is billed at
+ * the cached rate): the system instruction and tools, then the context (stable within a
+ * session), then the date, then the screen, the screenshot last.
+ *
  * @module
  */
 import type { AnalysisRequest } from "./model.ts";
@@ -51,14 +55,34 @@ function section<T>(
   return `${heading}:\n${shown.join("\n")}${more}`;
 }
 
-/** The user-turn text of a frame: date, screen, and the four context lists. */
+/**
+ * The user-turn text of a frame, in two parts ordered for Gemini's implicit cache: what
+ * changes least comes first. `context` (the four context lists) is the same, byte for byte,
+ * for every frame of a session while its context does not change; `frame` (the date, then
+ * the screen) changes with every frame. The screenshot, when there is one, goes after both.
+ */
+export interface FramePrompt {
+  /** The user's active, completed and deleted tasks and goals: stable within a session. */
+  context: string;
+  /** Today's date, then the app, window title and OCR text of the screen. */
+  frame: string;
+}
+
+/** The two parts of a frame's prompt (see {@link FramePrompt}). */
+export function buildFramePromptParts(request: AnalysisRequest): FramePrompt {
+  return { context: buildContextPrompt(request.context), frame: buildScreenPrompt(request) };
+}
+
+/** The whole user-turn text of a frame: the context, then the date and the screen. */
 export function buildFramePrompt(request: AnalysisRequest): string {
-  const { frame, context, today } = request;
+  const { context, frame } = buildFramePromptParts(request);
+  return `${context}\n\n${frame}`;
+}
+
+/** The date and the screen. */
+function buildScreenPrompt(request: AnalysisRequest): string {
+  const { frame, today } = request;
   const L = PROMPT_LIMITS;
-  const active = [...(context.active_tasks ?? [])].sort((a, b) =>
-    (a.relevance_score || Number.MAX_SAFE_INTEGER) - (b.relevance_score || Number.MAX_SAFE_INTEGER)
-  );
-  const parts = [`Today is ${today}.`];
   const screen = [`App: ${clip(frame.appName, L.appChars) || "unknown"}`];
   if (frame.windowTitle) screen.push(`Window title: ${clip(frame.windowTitle, L.titleChars)}`);
   if (frame.ocrText) {
@@ -68,7 +92,16 @@ export function buildFramePrompt(request: AnalysisRequest): string {
     screen.push(`Screen text (OCR):\n"""\n${ocr}\n"""`);
   }
   if (frame.jpegBase64) screen.push("A screenshot is attached.");
-  parts.push(screen.join("\n"));
+  return `Today is ${today}.\n\n${screen.join("\n")}`;
+}
+
+/** The four context lists, bounded; the same context always gives the same text. */
+function buildContextPrompt(context: AnalysisRequest["context"]): string {
+  const L = PROMPT_LIMITS;
+  const active = [...(context.active_tasks ?? [])].sort((a, b) =>
+    (a.relevance_score || Number.MAX_SAFE_INTEGER) - (b.relevance_score || Number.MAX_SAFE_INTEGER)
+  );
+  const parts: string[] = [];
   parts.push(
     section(
       "Active tasks (rank 1 = most important)",

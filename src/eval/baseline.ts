@@ -23,9 +23,10 @@ export interface MetricDelta {
 export interface Comparison {
   /** The baseline file. */
   file: string;
-  /** The baseline run's model and prompt version, when they differ from this run's. */
+  /** Whether the baseline run's model, prompt version and media resolution differ. */
   model_changed: boolean;
   prompt_version_changed: boolean;
+  media_resolution_changed: boolean;
   metrics: MetricDelta[];
   /** Cases missed in the baseline and correct now. */
   fixed: string[];
@@ -38,6 +39,8 @@ export interface ComparableRun {
   provider: string;
   model: string;
   prompt_version: string;
+  /** Absent in reports from before the setting: read as null (the model's default). */
+  media_resolution?: string | null;
   accuracy: number;
   extract: { precision: number; recall: number; f1: number };
   false_extracts: number;
@@ -146,6 +149,8 @@ export function compare(current: ComparableRun, baseline: ComparableRun, file: s
     file,
     model_changed: baseline.model !== current.model,
     prompt_version_changed: baseline.prompt_version !== current.prompt_version,
+    media_resolution_changed: (baseline.media_resolution ?? null) !==
+      (current.media_resolution ?? null),
     metrics,
     fixed,
     broken,

@@ -51,6 +51,8 @@ export interface Counts {
   model_calls: number;
   tool_calls: number;
   input_tokens: number;
+  /** Of `input_tokens`, those served from the model's prompt cache. */
+  cached_input_tokens: number;
   output_tokens: number;
   thinking_tokens: number;
 }
@@ -98,6 +100,7 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
     model_calls: 0,
     tool_calls: 0,
     input_tokens: 0,
+    cached_input_tokens: 0,
     output_tokens: 0,
     thinking_tokens: 0,
     cost_usd: 0,
@@ -119,6 +122,7 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
       totals.model_calls += r.usage.model_calls;
       totals.tool_calls += r.usage.tool_calls;
       totals.input_tokens += r.usage.input_tokens;
+      totals.cached_input_tokens += r.usage.cached_input_tokens ?? 0;
       totals.output_tokens += r.usage.output_tokens;
       totals.thinking_tokens += r.usage.thinking_tokens;
       totals.cost_usd += r.usage.cost_usd;
@@ -153,6 +157,7 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
       model_calls: ratio(totals.model_calls, accounted),
       tool_calls: ratio(totals.tool_calls, accounted),
       input_tokens: ratio(totals.input_tokens, accounted),
+      cached_input_tokens: ratio(totals.cached_input_tokens, accounted),
       output_tokens: ratio(totals.output_tokens, accounted),
       thinking_tokens: ratio(totals.thinking_tokens, accounted),
     },

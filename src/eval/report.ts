@@ -91,6 +91,15 @@ function fmt(x: number, digits = 1): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(digits);
 }
 
+/**
+ * The media resolution a run sent: its level, `default` when none was sent, `-` for the
+ * offline model (which reads no image).
+ */
+function mediaResolution(p: ProviderReport): string {
+  if (p.kind === "offline") return "-";
+  return p.media_resolution ?? "default";
+}
+
 function markOf(p: ProviderReport, metric: string): string {
   const d: MetricDelta | undefined = p.comparison?.metrics.find((m) => m.metric === metric);
   if (!d || d.delta === null || d.mark === "same") return "";
@@ -116,6 +125,7 @@ export function formatText(report: EvalReport): string {
     row("provider", (p) => p.provider),
     row("model", (p) => p.model),
     row("thinking budget", (p) => (p.thinking_budget === null ? "-" : String(p.thinking_budget))),
+    row("media resolution", mediaResolution),
     row("prompt version", (p) => p.prompt_version),
     row("cases", (p) => String(p.cases)),
     row("correct", (p) => String(p.correct)),
@@ -133,6 +143,7 @@ export function formatText(report: EvalReport): string {
     row("model calls / case", (p) => fmt(p.per_case.model_calls, 2)),
     row("tool calls / case", (p) => fmt(p.per_case.tool_calls, 2)),
     row("input tokens / case", (p) => fmt(p.per_case.input_tokens)),
+    row("cached input tokens / case", (p) => fmt(p.per_case.cached_input_tokens)),
     row("output tokens / case", (p) => fmt(p.per_case.output_tokens)),
     row("thinking tokens / case", (p) => fmt(p.per_case.thinking_tokens)),
     row("cost / 1000 frames", (p) => usd(p.cost_per_1000_usd) + markOf(p, "cost_per_1000_usd")),
@@ -155,6 +166,7 @@ export function formatText(report: EvalReport): string {
       const notes = [
         c.model_changed ? "model changed" : "",
         c.prompt_version_changed ? "prompt version changed" : "",
+        c.media_resolution_changed ? "media resolution changed" : "",
       ].filter(Boolean);
       parts.push(
         `${p.provider}: against ${c.file}${notes.length ? ` (${notes.join(", ")})` : ""}: ` +
@@ -270,6 +282,7 @@ export function renderHtml(
   const summaryRows: Array<[string, (p: ProviderReport) => string]> = [
     ["model", (p) => p.model],
     ["thinking budget", (p) => (p.thinking_budget === null ? "-" : String(p.thinking_budget))],
+    ["media resolution", mediaResolution],
     ["prompt version", (p) => p.prompt_version],
     ["cases", (p) => String(p.cases)],
     ["correct", (p) => String(p.correct)],
@@ -286,10 +299,10 @@ export function renderHtml(
       (p) => `${fmt(p.per_case.model_calls, 2)} / ${fmt(p.per_case.tool_calls, 2)}`,
     ],
     [
-      "tokens per case (in / out / thinking)",
+      "tokens per case (in / cached in / out / thinking)",
       (p) =>
-        `${fmt(p.per_case.input_tokens)} / ${fmt(p.per_case.output_tokens)} / ` +
-        fmt(p.per_case.thinking_tokens),
+        `${fmt(p.per_case.input_tokens)} / ${fmt(p.per_case.cached_input_tokens)} / ` +
+        `${fmt(p.per_case.output_tokens)} / ${fmt(p.per_case.thinking_tokens)}`,
     ],
     ["cost per 1,000 frames", (p) => usd(p.cost_per_1000_usd) + markOf(p, "cost_per_1000_usd")],
     [

@@ -15,6 +15,7 @@ import { buildModel, sessionLimits } from "../compose.ts";
 import { type Config, ConfigError, loadAnalysisConfig } from "../config.ts";
 import { silentLogger } from "../log.ts";
 import { FUNCTION_DECLARATIONS, thinkingBudgetFor } from "../models/gemini.ts";
+import type { MediaResolutionLevel } from "../models/media_resolution.ts";
 import { PRIORITIES, type Priority, type ToolResultItem } from "../protocol/messages.ts";
 import { TaskStore } from "../replay/task_store.ts";
 import { startLocalServer } from "../replay/local_server.ts";
@@ -33,6 +34,11 @@ export interface ProviderInfo {
   model: string;
   /** Thinking tokens per call as sent to the model; null for the offline model. */
   thinking_budget: number | null;
+  /**
+   * `GEMINI_MEDIA_RESOLUTION` as sent to the model; null when none is sent (the model's
+   * default) and for the offline model. Reports from before it have no such field.
+   */
+  media_resolution: MediaResolutionLevel | null;
   /** First 12 hex digits of sha-256 of the system instruction and the tool declarations. */
   prompt_version: string;
 }
@@ -127,6 +133,7 @@ export async function buildProvider(
       thinking_budget: offline
         ? null
         : thinkingBudgetFor(config.geminiModel, config.geminiThinkingBudget),
+      media_resolution: offline ? null : config.geminiMediaResolution ?? null,
       prompt_version: await promptVersion(),
     },
     model: buildModel(config, silentLogger),

@@ -3,9 +3,19 @@
  * `@google/genai` SDK.
  *
  * One request per model call: our prompt and the JPEG as an inline part, the five function
- * declarations (from `analysis/tools.ts`), function calling forced (`ANY`) and a small
- * thinking budget. After a search, the model's content goes back exactly as the SDK returned
- * it (thought signatures included), followed by the function response.
+ * declarations (from `analysis/tools.ts`), function calling forced (`ANY`), a small
+ * thinking budget and, when set, the media resolution. After a search, the model's content
+ * goes back exactly as the SDK returned it (thought signatures included), followed by the
+ * function response.
+ *
+ * Caching: Gemini 2.5+ bills a prefix repeated from a recent request at the cached rate once
+ * it passes the model's minimum. So every request is ordered from what changes least to what
+ * changes most: the system instruction, tools and generation config first (the SDK writes
+ * `contents` first; {@link stableFieldsFirst} moves it last in the JSON body), then the first
+ * user turn as three parts: the context lists (stable within a session), the date and the
+ * screen, the image. A frame's first turn is built once, so each call of its tool loop
+ * repeats the whole previous request as its prefix. `cachedContentTokenCount` of every reply
+ * becomes `cachedInputTokens` and is priced at the model's cached rate.
  *
  * Failures: 429, 500, 503 and network errors are retried (at most `maxRetries` times, jittered
  * backoff that honours the server's retry hint, never past the call's deadline); other
@@ -24,9 +34,11 @@ import {
   type Content,
   FunctionCallingConfigMode,
   type FunctionDeclaration,
+  type GenerateContentConfig,
   type GenerateContentResponse,
   GoogleGenAI,
   type GoogleGenAIOptions,
+  MediaResolution,
   type Part,
 } from "@google/genai";
 import { z } from "zod";
@@ -38,9 +50,10 @@ import {
   type ModelReply,
   type ModelUsage,
 } from "../analysis/model.ts";
-import { buildFramePrompt, SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
+import { buildFramePromptParts, SYSTEM_INSTRUCTION } from "../analysis/prompt.ts";
 import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
+import type { MediaResolutionLevel } from "./media_resolution.ts";
 import { costOf, type Price } from "./prices.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
@@ -60,6 +73,11 @@ export interface GeminiModelOptions {
   baseUrl?: string;
   /** Thinking tokens allowed per call; 0 turns thinking off where the model allows it. */
   thinkingBudget: number;
+  /**
+   * Tokens per image (`generationConfig.mediaResolution`); unset sends nothing, so the
+   * model's default applies.
+   */
+  mediaResolution?: MediaResolutionLevel;
   /** Token price of this model; `undefined` counts cost as 0. */
   price?: Price;
   /** Retries after the first attempt (default 2). */
@@ -76,6 +94,12 @@ export interface GeminiModelOptions {
    */
   log?: Logger;
 }
+
+const MEDIA_RESOLUTION: Record<MediaResolutionLevel, MediaResolution> = {
+  low: MediaResolution.MEDIA_RESOLUTION_LOW,
+  medium: MediaResolution.MEDIA_RESOLUTION_MEDIUM,
+  high: MediaResolution.MEDIA_RESOLUTION_HIGH,
+};
 
 /** Statuses worth another attempt: rate limit and transient server trouble. */
 const RETRYABLE_STATUS = new Set([429, 500, 503]);
@@ -149,7 +173,13 @@ export class GeminiModel implements Model {
     const maxRetries = this.#options.maxRetries ?? 2;
     let badRetries = 0;
     // Tokens of unreadable replies are billed too: they go on the reply that is returned.
-    const wasted: ModelUsage = { inputTokens: 0, outputTokens: 0, thinkingTokens: 0, costUsd: 0 };
+    const wasted: ModelUsage = {
+      inputTokens: 0,
+      cachedInputTokens: 0,
+      outputTokens: 0,
+      thinkingTokens: 0,
+      costUsd: 0,
+    };
     for (let attempt = 0;; attempt++) {
       let retryAfterMs: number | undefined;
       /** The HTTP status, once a response arrived. */
@@ -157,29 +187,36 @@ export class GeminiModel implements Model {
       /** Whether the request got as far as being sent (credentials were found by then). */
       let sent = false;
       try {
+        const config: GenerateContentConfig = {
+          systemInstruction: SYSTEM_INSTRUCTION,
+          tools: [{ functionDeclarations: FUNCTION_DECLARATIONS }],
+          toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY } },
+          thinkingConfig: {
+            thinkingBudget: thinkingBudgetFor(this.#options.model, this.#options.thinkingBudget),
+          },
+          abortSignal: signal,
+          httpOptions: {
+            // A fetch per call, to read the server's Retry-After hint, to know whether the
+            // request went out and what status came back, and to put the stable fields first.
+            fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+              sent = true;
+              const body = init?.body;
+              const request = typeof body === "string"
+                ? { ...init, body: stableFieldsFirst(body) }
+                : init;
+              const response = await fetch(input, request);
+              status = response.status;
+              retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+              return response;
+            },
+          },
+        };
+        const level = this.#options.mediaResolution;
+        if (level) config.mediaResolution = MEDIA_RESOLUTION[level];
         const response = await this.#ai.models.generateContent({
           model: this.#options.model,
           contents,
-          config: {
-            systemInstruction: SYSTEM_INSTRUCTION,
-            tools: [{ functionDeclarations: FUNCTION_DECLARATIONS }],
-            toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY } },
-            thinkingConfig: {
-              thinkingBudget: thinkingBudgetFor(this.#options.model, this.#options.thinkingBudget),
-            },
-            abortSignal: signal,
-            httpOptions: {
-              // A fetch per call, to read the server's Retry-After hint and to know whether the
-              // request went out and what status came back.
-              fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
-                sent = true;
-                const response = await fetch(input, init);
-                status = response.status;
-                retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
-                return response;
-              },
-            },
-          },
+          config,
         });
         const reply = this.#reply(response);
         if (reply instanceof BadReply) {
@@ -222,12 +259,17 @@ export class GeminiModel implements Model {
     }
   }
 
-  /** The request history: our first turn (built once per frame), then every turn. */
+  /**
+   * The request history: our first turn (built once per frame, so every call of the frame
+   * sends it byte for byte alike), then every turn. The first turn's parts run from stable to
+   * changing: the context, the date and screen, the image.
+   */
   #contents(conversation: Conversation): Content[] {
     const { request } = conversation;
     let first = this.#firstTurn.get(request);
     if (!first) {
-      const parts: Part[] = [{ text: buildFramePrompt(request) }];
+      const prompt = buildFramePromptParts(request);
+      const parts: Part[] = [{ text: prompt.context }, { text: prompt.frame }];
       if (request.frame.jpegBase64) {
         parts.push({ inlineData: { mimeType: "image/jpeg", data: request.frame.jpegBase64 } });
       }
@@ -273,15 +315,22 @@ export class GeminiModel implements Model {
   #reply(response: GenerateContentResponse): ModelReply | BadReply {
     const usage = response.usageMetadata;
     const inputTokens = usage?.promptTokenCount ?? 0;
+    // Part of promptTokenCount, never more than it.
+    const cachedInputTokens = Math.min(inputTokens, usage?.cachedContentTokenCount ?? 0);
     const outputTokens = usage?.candidatesTokenCount ?? 0;
     const thinkingTokens = usage?.thoughtsTokenCount ?? 0;
     const reply: ModelReply = {
       content: undefined,
       usage: {
         inputTokens,
+        cachedInputTokens,
         outputTokens,
         thinkingTokens,
-        costUsd: costOf(this.#options.price, inputTokens, outputTokens + thinkingTokens),
+        costUsd: costOf(this.#options.price, {
+          input: inputTokens,
+          cachedInput: cachedInputTokens,
+          output: outputTokens + thinkingTokens,
+        }),
       },
     };
     const candidate = response.candidates?.[0];
@@ -329,6 +378,33 @@ export class GeminiModel implements Model {
   }
 }
 
+const CONTENTS_FIRST = '{"contents":';
+const SYSTEM_KEY = ',"systemInstruction":';
+
+/**
+ * A `generateContent` JSON body with `contents` moved last, so the fields that never change
+ * (`systemInstruction`, `tools`, `toolConfig`, `generationConfig`) open it and consecutive
+ * requests share them, then the first turn, as their byte prefix. The SDK writes `contents`
+ * first; JSON key order means nothing to the API. The key is searched from the end: what
+ * follows `contents` is ours (no `systemInstruction` key inside), while a function call's
+ * arguments inside `contents` are the model's. A body of any other shape is returned as is.
+ * Same bytes, same length: only the order changes.
+ */
+export function stableFieldsFirst(body: string): string {
+  if (!body.startsWith(CONTENTS_FIRST) || !body.endsWith("}")) return body;
+  const cut = body.lastIndexOf(SYSTEM_KEY);
+  if (cut < 0) return body;
+  const rest = body.slice(cut + 1, -1);
+  try {
+    // The split is right only if what follows is a whole object of its own.
+    const tail: unknown = JSON.parse(`{${rest}}`);
+    if (typeof tail !== "object" || tail === null || "contents" in tail) return body;
+  } catch {
+    return body;
+  }
+  return `{${rest},${body.slice(1, cut)}}`;
+}
+
 /** The answer to a parallel function call we did not run. */
 const NOT_RUN = "Not run: only the first function call of a turn is executed. Call it again if " +
   "you still need it.";
@@ -355,6 +431,7 @@ class BadReply extends Error {
 
 function addUsage(into: ModelUsage, more: ModelUsage): void {
   into.inputTokens += more.inputTokens;
+  into.cachedInputTokens = (into.cachedInputTokens ?? 0) + (more.cachedInputTokens ?? 0);
   into.outputTokens += more.outputTokens;
   into.thinkingTokens = (into.thinkingTokens ?? 0) + (more.thinkingTokens ?? 0);
   into.costUsd += more.costUsd;

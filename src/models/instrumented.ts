@@ -32,10 +32,13 @@ export class InstrumentedModel implements Model {
         const reply = await this.#model.generate(conversation, signal);
         const { usage } = reply;
         this.#metrics.tokensTotal.inc({ kind: "input" }, usage.inputTokens);
+        // Part of the input tokens, not on top of them: served from the prompt cache.
+        this.#metrics.tokensTotal.inc({ kind: "cached" }, usage.cachedInputTokens ?? 0);
         this.#metrics.tokensTotal.inc({ kind: "output" }, usage.outputTokens);
         this.#metrics.tokensTotal.inc({ kind: "thinking" }, usage.thinkingTokens ?? 0);
         this.#metrics.costTotal.inc({}, usage.costUsd);
         span.setAttribute("model.input_tokens", usage.inputTokens);
+        span.setAttribute("model.cached_input_tokens", usage.cachedInputTokens ?? 0);
         span.setAttribute("model.output_tokens", usage.outputTokens);
         if (reply.functionCall) span.setAttribute("model.function", reply.functionCall.name);
         if (reply.finishReason) span.setAttribute("model.finish_reason", reply.finishReason);

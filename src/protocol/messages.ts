@@ -203,6 +203,8 @@ export const Usage = z.object({
   model_calls: z.int(),
   tool_calls: z.int(),
   input_tokens: z.int(),
+  /** Additive: of `input_tokens`, those served from the prompt cache (optional to decode). */
+  cached_input_tokens: z.int().optional(),
   output_tokens: z.int(),
   /** Ours, additive: thinking tokens (billed as output). */
   thinking_tokens: z.int(),

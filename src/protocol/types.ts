@@ -93,6 +93,8 @@ export interface FrameEvent {
   /**
    * v1.1: a 64-bit perceptual hash of the screenshot as 16 hex characters, computed where the
    * pixels are; lets the server skip a screen that has not changed (docs/protocol.md §5.9).
+   * The reference client computes it in browsers (a dHash, `differenceHash`) and sends it
+   * lowercase; any other value is ignored by the server, never an error.
    */
   screen_hash?: string | null;
 }
@@ -200,8 +202,13 @@ export interface Usage {
   model_calls: number;
   /** Tool calls made. */
   tool_calls: number;
-  /** Input tokens billed. */
+  /** Input tokens billed, cached ones included. */
   input_tokens: number;
+  /**
+   * Additive: of `input_tokens`, those served from the model's prompt cache (billed at the
+   * cached rate); 0 when none. Optional for decoders: servers before it do not send it.
+   */
+  cached_input_tokens?: number;
   /** Output tokens billed. */
   output_tokens: number;
   /** Ours, additive: thinking tokens (billed as output). */

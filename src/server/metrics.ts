@@ -180,7 +180,7 @@ export class Metrics {
   );
   readonly tokensTotal = new Counter<"kind">(
     "proactive_model_tokens_total",
-    "Model tokens, by kind (input, output, thinking).",
+    "Model tokens, by kind (input, output, thinking; cached: the part of input from the cache).",
   );
   readonly costTotal = new Counter(
     "proactive_model_cost_usd_total",

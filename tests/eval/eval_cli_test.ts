@@ -212,6 +212,7 @@ Deno.test("deno task eval: offline and Gemini side by side in one report", async
     assert.equal(code, 0, stderr);
     assert.match(stdout, /^provider\s+offline\s+gemini:gemini-2\.5-flash-lite$/m);
     assert.match(stdout, /^thinking budget\s+-\s+512$/m);
+    assert.match(stdout, /^media resolution\s+-\s+default$/m);
     assert.match(stdout, /^accuracy\s+85\.7%\s+85\.7%$/m);
     const report = await readJson(out);
     assert.deepEqual(report.providers.map((p: Json) => p.provider), [
@@ -222,6 +223,8 @@ Deno.test("deno task eval: offline and Gemini side by side in one report", async
     assert.equal(gemini.kind, "gemini");
     assert.equal(gemini.model, "gemini-2.5-flash-lite");
     assert.equal(gemini.thinking_budget, 512);
+    assert.equal(gemini.media_resolution, null);
+    assert.equal(offline.media_resolution, null);
     assert.equal(gemini.prompt_version, offline.prompt_version);
     assert.equal(gemini.cases, 7);
     assert.equal(gemini.correct, 6);
@@ -275,7 +278,11 @@ Deno.test("deno task eval: a case the model fails on counts in the error column"
     const out = `${dir}/out.json`;
     const { code, stdout, stderr } = await evalTask(
       [cases, "--provider", "gemini", "--json", out],
-      { GEMINI_API_KEY: "dummy-key", GEMINI_BASE_URL: fake.baseUrl },
+      {
+        GEMINI_API_KEY: "dummy-key",
+        GEMINI_BASE_URL: fake.baseUrl,
+        GEMINI_MEDIA_RESOLUTION: "low",
+      },
     );
     assert.equal(code, 0, stderr);
     assert.match(
@@ -287,6 +294,11 @@ Deno.test("deno task eval: a case the model fails on counts in the error column"
     assert.equal(p.provider, "gemini");
     assert.equal(p.model, "gemini-2.5-flash");
     assert.equal(p.thinking_budget, 128);
+    // GEMINI_MEDIA_RESOLUTION is in the report and in the request.
+    assert.equal(p.media_resolution, "low");
+    assert.match(stdout, /^media resolution\s+low$/m);
+    const body = fake.requests[0]!.body as { generationConfig?: { mediaResolution?: string } };
+    assert.equal(body.generationConfig?.mediaResolution, "MEDIA_RESOLUTION_LOW");
     assert.equal(p.errors, 1);
     assert.equal(p.accuracy, 0);
     assert.equal(p.confusion.extract_task.error, 1);

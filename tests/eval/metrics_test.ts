@@ -77,6 +77,7 @@ const INFO: ProviderInfo = {
   kind: "gemini",
   model: "gemini-2.5-flash",
   thinking_budget: 128,
+  media_resolution: null,
   prompt_version: "0123456789ab",
 };
 
@@ -208,6 +209,53 @@ Deno.test("report: the text table, the JSON keys and an HTML page with no script
   assert.equal(
     escapeHtml(`<a href="x">'&'</a>`),
     "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;",
+  );
+});
+
+Deno.test("report: the media resolution in the header, cached tokens per case, a changed level", () => {
+  const cached = [
+    result("a", "no_task_found", "no_task_found", 10, {
+      input_tokens: 2000,
+      cached_input_tokens: 1500,
+    }),
+    result("b", "no_task_found", "no_task_found", 10, { input_tokens: 1000 }),
+  ];
+  const low = providerReport({ ...INFO, media_resolution: "low" }, 4, cached);
+  assert.equal(low.per_case.cached_input_tokens, 750);
+  assert.equal(low.totals.cached_input_tokens, 1500);
+  const report: EvalReport = {
+    format: REPORT_FORMAT,
+    generated_at: "2026-01-01T00:00:00.000Z",
+    inputs: ["cases.jsonl"],
+    providers: [
+      providerReport({ ...INFO, provider: "offline", kind: "offline", thinking_budget: null }, 4, [
+        result("x", "no_task_found", "no_task_found", 3),
+      ]),
+      providerReport(INFO, 4, RESULTS),
+      { ...low, provider: "gemini:low" },
+    ],
+  };
+  const text = formatText(report);
+  assert.match(text, /^media resolution\s+-\s+default\s+low$/m);
+  assert.match(text, /^cached input tokens \/ case\s+0\s+0\s+750$/m);
+  assert.equal(JSON.parse(JSON.stringify(report)).providers[2].media_resolution, "low");
+  const html = renderHtml(report);
+  assert.match(html, /<th>media resolution<\/th><td>-<\/td><td>default<\/td><td>low<\/td>/);
+  // Against a run at the model's default, and against a report from before the setting.
+  const before = JSON.parse(JSON.stringify(providerReport(INFO, 4, cached)));
+  assert.equal(compare(low, before, "old.json").media_resolution_changed, true);
+  delete before.media_resolution;
+  assert.equal(compare(low, before, "old.json").media_resolution_changed, true);
+  assert.equal(
+    compare(providerReport(INFO, 4, cached), before, "old.json").media_resolution_changed,
+    false,
+  );
+  assert.match(
+    formatText({
+      ...report,
+      providers: [{ ...low, comparison: compare(low, before, "old.json") }],
+    }),
+    /against old\.json \(media resolution changed\)/,
   );
 });
 

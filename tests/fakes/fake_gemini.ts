@@ -14,6 +14,8 @@ export interface RecordedRequest {
   headers: Headers;
   /** Parsed JSON body (or the raw text when it was not JSON). */
   body: unknown;
+  /** The body exactly as it arrived, for byte-level checks (key order, shared prefixes). */
+  raw: string;
   /** Settles when the client dropped the connection before the answer was sent. */
   aborted: boolean;
 }
@@ -68,6 +70,7 @@ export class FakeGemini implements AsyncDisposable {
       url: request.url,
       headers: request.headers,
       body,
+      raw: text,
       aborted: false,
     };
     this.requests.push(record);
@@ -119,6 +122,8 @@ export interface FakeUsage {
   promptTokenCount?: number;
   candidatesTokenCount?: number;
   thoughtsTokenCount?: number;
+  /** Prompt tokens served from the implicit cache (part of `promptTokenCount`). */
+  cachedContentTokenCount?: number;
 }
 
 /** A `generateContent` answer whose first candidate calls `name(args)`. */

@@ -128,7 +128,7 @@ Deno.test("GeminiModel sends the request of docs/protocol.md §5.5", async (t) =
     assert.equal(body.generationConfig?.thinkingConfig?.thinkingBudget, 128);
     assert.ok(body.systemInstruction, "system instruction sent");
     const parts = body.contents[0]!.parts;
-    const text = String(parts[0]!.text);
+    const text = `${parts[0]!.text}\n\n${parts[1]!.text}`;
     for (
       const expected of [
         "Today is 2026-11-25",
@@ -144,14 +144,14 @@ Deno.test("GeminiModel sends the request of docs/protocol.md §5.5", async (t) =
     ) {
       assert.ok(text.includes(expected), `prompt carries ${expected}`);
     }
-    assert.deepEqual(parts[1], { inlineData: { mimeType: "image/jpeg", data: JPEG } });
+    assert.deepEqual(parts[2], { inlineData: { mimeType: "image/jpeg", data: JPEG } });
   });
   await t.step("no image part without a JPEG", async () => {
     await using fake = new FakeGemini([functionCallAnswer("no_task_found", {})]);
     await analyze(fake);
     const parts = (fake.requests[0]!.body as Body).contents[0]!.parts;
-    assert.equal(parts.length, 1);
-    assert.ok(!("inlineData" in parts[0]!));
+    assert.equal(parts.length, 2, "the context and the screen, no image");
+    assert.ok(parts.every((p) => !("inlineData" in p)));
   });
 });
 
@@ -541,13 +541,18 @@ Deno.test("GeminiModel usage and cost", async () => {
 });
 
 Deno.test("price table", () => {
-  assert.deepEqual(priceOf(DEFAULT_PRICES, "gemini-2.5-flash-lite"), { input: 0.1, output: 0.4 });
+  assert.deepEqual(priceOf(DEFAULT_PRICES, "gemini-2.5-flash-lite"), {
+    input: 0.1,
+    output: 0.4,
+    cachedInput: 0.025,
+  });
   assert.deepEqual(priceOf(DEFAULT_PRICES, "gemini-2.5-flash-preview-09"), {
     input: 0.3,
     output: 2.5,
+    cachedInput: 0.075,
   });
   assert.equal(priceOf(DEFAULT_PRICES, "mystery"), undefined);
-  assert.equal(costOf(undefined, 1000, 1000), 0);
+  assert.equal(costOf(undefined, { input: 1000, output: 1000 }), 0);
   const table = parsePrices('{"my-model":{"input":1,"output":2}}');
   assert.ok(
     typeof table === "object" && table["my-model"]?.output === 2 && table["gemini-2.5-pro"],
