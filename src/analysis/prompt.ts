@@ -68,9 +68,22 @@ export interface FramePrompt {
   frame: string;
 }
 
+/**
+ * The context text of each context object seen, built once: a session passes the same
+ * object to every frame until its context changes, and the text is several KB of string
+ * work for 20 tasks. Weak, so a replaced context takes its text with it. Context objects
+ * come from the wire and are never mutated.
+ */
+const contextPrompts = new WeakMap<AnalysisRequest["context"], string>();
+
 /** The two parts of a frame's prompt (see {@link FramePrompt}). */
 export function buildFramePromptParts(request: AnalysisRequest): FramePrompt {
-  return { context: buildContextPrompt(request.context), frame: buildScreenPrompt(request) };
+  let context = contextPrompts.get(request.context);
+  if (context === undefined) {
+    context = buildContextPrompt(request.context);
+    contextPrompts.set(request.context, context);
+  }
+  return { context, frame: buildScreenPrompt(request) };
 }
 
 /** The whole user-turn text of a frame: the context, then the date and the screen. */
