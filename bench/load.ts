@@ -24,11 +24,17 @@
  * ~44 ms per 1–64 KB client message on loopback). Each session's frame is built once and
  * patched in place (fixed-width frame number), so sending costs the generator no copy.
  *
+ * `--shape typical` is the load of an outside review instead: Deno's own `WebSocket` as the
+ * client, a `client_hello` with a typical user's context (20 active tasks,
+ * `typical_context.ts`) and frames with 2 KB of OCR text and no context (the hello's stands).
+ * Its frames are far larger than 64 KB, past the sizes where Deno's client stalls.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
 import { payloadOffset, RawWebSocket, textFrame } from "./raw_ws.ts";
 import { percentile } from "./stats.ts";
+import { typicalContext } from "./typical_context.ts";
 
 /** What a load run reports (`result` line). */
 export interface LoadResult {
@@ -92,27 +98,48 @@ export function fakeJpegBase64(bytes: number): string {
 const DIGITS = 7;
 const FIRST_FRAME = 10 ** (DIGITS - 1);
 
+/** What a session sends: the small context on every frame, or a typical user's in the hello. */
+export type LoadShape = "small" | "typical";
+
+/** About 2 KB of OCR text: a chat window's worth of lines. */
+export const TYPICAL_OCR_TEXT = Array.from(
+  { length: 14 },
+  (_, i) => `${OCR_TEXT} (${i + 1})`,
+).join("\n").slice(0, 2048);
+
 /** A session's frame, built once; `next()` patches the frame number in place. */
 class PreparedFrame {
   readonly frame: Uint8Array;
   #offsets: number[];
   #n = FIRST_FRAME;
+  #start: string;
+  #mid: string;
+  #rest: string;
 
-  constructor(session: number, jpegBase64: string) {
-    const start = `{"type":"frame_event","frame_number":`;
-    const mid = `,"screenshot_id":"s${String(session).padStart(5, "0")}-`;
-    const rest = JSON.stringify({
-      app_name: "Slack",
-      window_title: "#design-review | Acme",
-      ocr_text: OCR_TEXT,
-      context_version: "v1",
-      session_context: BENCH_CONTEXT,
-      jpeg_base64: jpegBase64,
-    }).slice(1);
-    const text = `${start}${FIRST_FRAME}${mid}${FIRST_FRAME}",${rest}`;
-    this.frame = textFrame(new TextEncoder().encode(text));
+  constructor(session: number, jpegBase64: string, shape: LoadShape) {
+    this.#start = `{"type":"frame_event","frame_number":`;
+    this.#mid = `,"screenshot_id":"s${String(session).padStart(5, "0")}-`;
+    this.#rest = JSON.stringify(
+      shape === "typical"
+        ? {
+          app_name: "Slack",
+          window_title: "#design-review | Acme",
+          ocr_text: TYPICAL_OCR_TEXT,
+          jpeg_base64: jpegBase64,
+        }
+        : {
+          app_name: "Slack",
+          window_title: "#design-review | Acme",
+          ocr_text: OCR_TEXT,
+          context_version: "v1",
+          session_context: BENCH_CONTEXT,
+          jpeg_base64: jpegBase64,
+        },
+    ).slice(1);
+    this.frame = textFrame(new TextEncoder().encode(this.text()));
     const base = payloadOffset(this.frame);
-    this.#offsets = [base + start.length, base + start.length + DIGITS + mid.length];
+    const start = this.#start.length;
+    this.#offsets = [base + start, base + start + DIGITS + this.#mid.length];
   }
 
   /** Advances the frame number; returns the frame id the server will use. */
@@ -122,27 +149,148 @@ class PreparedFrame {
       for (let i = 0; i < DIGITS; i++) this.frame[offset + i] = digits.charCodeAt(i);
     }
   }
+
+  /** The frame as text, for a client that takes strings (Deno's `WebSocket`). */
+  text(): string {
+    return `${this.#start}${this.#n}${this.#mid}${this.#n}",${this.#rest}`;
+  }
+}
+
+/** The socket of one session: `raw_ws.ts`'s, or Deno's `WebSocket` behind the same calls. */
+interface LoadSocket {
+  readonly closed: boolean;
+  sendText(text: string): Promise<void>;
+  sendPrepared(frame: PreparedFrame): Promise<void>;
+  /** The next text message, or `null` once the socket is closed. */
+  receive(): Promise<string | null>;
+  close(): void;
+}
+
+class RawLoadSocket implements LoadSocket {
+  constructor(readonly ws: RawWebSocket) {}
+  get closed(): boolean {
+    return this.ws.closed;
+  }
+  sendText(text: string): Promise<void> {
+    return this.ws.sendText(text);
+  }
+  sendPrepared(frame: PreparedFrame): Promise<void> {
+    return this.ws.sendFrame(frame.frame);
+  }
+  receive(): Promise<string | null> {
+    return this.ws.receive();
+  }
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Deno's own `WebSocket` client, as a desktop app written for Deno would use it. */
+class DenoLoadSocket implements LoadSocket {
+  #ws: WebSocket;
+  #inbox: string[] = [];
+  #waiter: ((text: string | null) => void) | undefined;
+  #closed = false;
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.onmessage = (event) => {
+      const text = String(event.data);
+      if (this.#waiter) {
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
+        waiter(text);
+      } else this.#inbox.push(text);
+    };
+    ws.onclose = () => this.#end();
+    ws.onerror = () => this.#end();
+  }
+
+  static connect(url: string, timeoutMs: number): Promise<DenoLoadSocket> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error("connect timed out"));
+      }, timeoutMs);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(new DenoLoadSocket(ws));
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new Error("connect failed"));
+      };
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #end(): void {
+    this.#closed = true;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.(null);
+  }
+
+  sendText(text: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("closed"));
+    this.#ws.send(text);
+    return Promise.resolve();
+  }
+
+  sendPrepared(frame: PreparedFrame): Promise<void> {
+    return this.sendText(frame.text());
+  }
+
+  receive(): Promise<string | null> {
+    const next = this.#inbox.shift();
+    if (next !== undefined) return Promise.resolve(next);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiter = resolve);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#ws.close();
+    } catch {
+      // already closing
+    }
+    this.#end();
+  }
 }
 
 function emit(line: object): void {
   console.log(JSON.stringify(line));
 }
 
-const HELLO = JSON.stringify({
-  type: "client_hello",
-  protocol_version: "1.0",
-  app_version: "bench",
-  os_version: "linux",
-  context_version: "v1",
-  session_context: BENCH_CONTEXT,
-});
+function hello(shape: LoadShape): string {
+  return JSON.stringify({
+    type: "client_hello",
+    protocol_version: "1.0",
+    app_version: "bench",
+    os_version: "linux",
+    context_version: "v1",
+    session_context: shape === "typical" ? typicalContext() : BENCH_CONTEXT,
+  });
+}
 
 /** Connects and says hello; resolves once `session_ready` arrived. */
-async function openSession(url: string, timeoutMs: number): Promise<RawWebSocket> {
-  const ws = await RawWebSocket.connect(url, { timeoutMs });
+async function openSession(
+  url: string,
+  timeoutMs: number,
+  shape: LoadShape = "small",
+): Promise<LoadSocket> {
+  const ws: LoadSocket = shape === "typical"
+    ? await DenoLoadSocket.connect(url, timeoutMs)
+    : new RawLoadSocket(await RawWebSocket.connect(url, { timeoutMs }));
   const timer = setTimeout(() => ws.close(), timeoutMs);
   try {
-    await ws.sendText(HELLO);
+    await ws.sendText(hello(shape));
     for (;;) {
       const text = await ws.receive();
       if (text === null) throw new Error("closed before session_ready");
@@ -166,6 +314,7 @@ interface LoadOptions {
   drainMs: number;
   /** Session i sends its first frame after i/sessions of this (no lock-step convoys). */
   staggerMs: number;
+  shape: LoadShape;
 }
 
 async function runLoad(o: LoadOptions): Promise<LoadResult> {
@@ -181,12 +330,12 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let counting = false;
 
   // Connect everyone first, so the warm-up starts with the full load.
-  const sockets: (RawWebSocket | undefined)[] = [];
+  const sockets: (LoadSocket | undefined)[] = [];
   for (let i = 0; i < o.sessions; i += 100) {
     const batch = Array.from(
       { length: Math.min(100, o.sessions - i) },
       () =>
-        openSession(o.url, 15_000).catch(() => {
+        openSession(o.url, 15_000, o.shape).catch(() => {
           fail("connect");
           return undefined;
         }),
@@ -197,7 +346,7 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
   counting = true;
 
   async function session(index: number): Promise<void> {
-    const frame = new PreparedFrame(index, jpeg);
+    const frame = new PreparedFrame(index, jpeg, o.shape);
     let ws = sockets[index];
     if (o.staggerMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, (index / o.sessions) * o.staggerMs));
@@ -205,7 +354,7 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
     while (!stopping) {
       if (!ws || ws.closed) {
         try {
-          ws = await openSession(o.url, 15_000);
+          ws = await openSession(o.url, 15_000, o.shape);
         } catch {
           fail("connect");
           await new Promise((resolve) => setTimeout(resolve, 100));
@@ -224,7 +373,7 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
       let terminal: { type: string; outcome_kind?: string; code?: string } | undefined;
       let tools = 0;
       try {
-        await socket.sendFrame(frame.frame);
+        await socket.sendPrepared(frame);
         for (;;) {
           const text = await socket.receive();
           if (text === null) break;
@@ -311,7 +460,7 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
 async function runIdle(url: string, sessions: number, batch: number): Promise<void> {
   const started = performance.now();
-  const open: RawWebSocket[] = [];
+  const open: LoadSocket[] = [];
   let failed = 0;
   for (let i = 0; i < sessions; i += batch) {
     const results = await Promise.all(
@@ -356,12 +505,18 @@ if (import.meta.main) {
       "drain-ms": { type: "string", default: "5000" },
       "stagger-ms": { type: "string", default: "0" },
       batch: { type: "string", default: "100" },
+      shape: { type: "string", default: "small" },
     },
   });
   if (!values.url) {
     console.error("load: --url ws://host:port/v1/proactive is required");
     Deno.exit(2);
   }
+  if (values.shape !== "small" && values.shape !== "typical") {
+    console.error("load: --shape must be small or typical");
+    Deno.exit(2);
+  }
+  const shape: LoadShape = values.shape;
   if (values.mode === "idle") {
     await runIdle(values.url, Number(values.sessions), Number(values.batch));
   } else {
@@ -375,6 +530,7 @@ if (import.meta.main) {
         frameTimeoutMs: Number(values["frame-timeout-ms"]),
         drainMs: Number(values["drain-ms"]),
         staggerMs: Number(values["stagger-ms"]),
+        shape,
       }),
     );
   }

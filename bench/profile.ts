@@ -7,7 +7,7 @@
  * Usage: `deno run --allow-net --allow-env --allow-read --allow-write --allow-run
  * --allow-sys bench/profile.ts [--server ours|bare] [--scenario no_task|search_extract]
  * [--bytes 204800] [--sessions 10] [--latency-ms 0] [--seconds 10] [--top 15]
- * [--dir /tmp/proactive-profile]`.
+ * [--dir /tmp/proactive-profile] [--shape small|typical]`.
  *
  * @module
  */
@@ -190,6 +190,7 @@ async function main(): Promise<void> {
       seconds: { type: "string", default: "10" },
       top: { type: "string", default: "15" },
       dir: { type: "string", default: "/tmp/proactive-profile" },
+      shape: { type: "string", default: "small" },
     },
   });
   const kind = values.server as ServerKind;
@@ -214,6 +215,8 @@ async function main(): Promise<void> {
         String(Number(values.seconds) * 1000),
         "--stagger-ms",
         values["latency-ms"],
+        "--shape",
+        values.shape,
       ]);
       await gen.nextEvent("window_start", 120_000);
       from = await uptimeUs();

@@ -119,6 +119,9 @@ export function ourEnv(port: number, fakeBase: string): Record<string, string> {
     MAX_SESSIONS: "100000",
     DRAIN_TIMEOUT_MS: "1000",
     METRICS_PORT: "0",
+    // Every session sends the same screen again and again: with the skip on, ours would
+    // answer all but the first from memory. The bench measures the model path.
+    SKIP_UNCHANGED_SEC: "0",
   };
 }
 
