@@ -39,6 +39,7 @@ import {
 } from "./servers.ts";
 import { cpuMsFromStat, machineBusyMsFromStat, readProcFiles, rssKibOf } from "./stats.ts";
 import { measurePromptPrefix, type PrefixReport, prefixTable } from "./prompt_prefix.ts";
+import { measureSdkOverhead, type SdkOverhead, sdkOverheadTable } from "./sdk_overhead.ts";
 import { measureWsClientLatency, type WsLatencyRow, wsLatencyTable } from "./ws_client_latency.ts";
 
 /**
@@ -382,6 +383,7 @@ interface Report {
   /** The outside review's load: Deno's WebSocket, 20 tasks in the hello, 2 KB OCR, 200 KB. */
   typical: { ours: RunRecord; bare: RunRecord; reps: { ours: number; bare: number }[] };
   prefix: PrefixReport;
+  sdk: SdkOverhead;
   latency: { ours: RunRecord; bare: RunRecord };
   latencyFast: { ours: RunRecord; bare: RunRecord };
   memory: { ours: MemoryRecord; bare: MemoryRecord };
@@ -626,6 +628,15 @@ function markdown(r: Report): string {
       `${PREFIX_BEFORE.toolLoopBytes} bytes (${PREFIX_BEFORE.toolLoopShare}); no prefix across ` +
       `frames passed the 1,024-token minimum, so the expected saving was 0%.`,
     "",
+    "### The SDK's per-call overhead",
+    "",
+    "A model call's CPU on the server's JS thread with `fetch` answered at once (no socket), " +
+      "in-process (`bench/sdk_overhead.ts`): 20 active tasks, 2 KB of OCR, a 200 KB " +
+      "screenshot, a fresh image string per call. The minimum is what any client of the API " +
+      "does (and all the bare server does): serialise the body, encode it, parse the reply.",
+    "",
+    sdkOverheadTable(r.sdk),
+    "",
     "### Deno's WebSocket client on loopback",
     "",
     wsFinding(r.ws),
@@ -795,6 +806,8 @@ async function main(values: { quick: boolean; out: string | undefined }): Promis
   report.ws = await measureWsClientLatency(plan.wsRounds);
   log("[bench] the prompt's shared prefix…");
   report.prefix = await measurePromptPrefix();
+  log("[bench] the SDK's per-call overhead…");
+  report.sdk = await measureSdkOverhead(values.quick ? 500 : 2_000);
 
   const fake = await startFake();
   try {
