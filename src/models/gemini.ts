@@ -18,10 +18,10 @@
  * becomes `cachedInputTokens` and is priced at the model's cached rate.
  *
  * The screenshot skips the SDK: it gives the SDK a short placeholder in place of the base64
- * image, and the body the SDK serialised is put together as bytes around the image's bytes,
- * encoded once per frame ({@link assembleBody}). A 200 KB screenshot would otherwise be
- * copied into the SDK's JSON string and encoded from it again on every call, which cost more
- * server CPU per frame than everything else we do.
+ * image, and the body the SDK serialised is put together as bytes, the image encoded straight
+ * into them ({@link assembleBody}). A 200 KB screenshot would otherwise be copied into the
+ * SDK's JSON string and encoded from it again on every call, which cost more server CPU per
+ * frame than everything else we do.
  *
  * Failures: 429, 500, 503 and network errors are retried (at most `maxRetries` times, jittered
  * backoff that honours the server's retry hint, never past the call's deadline); other
@@ -280,19 +280,15 @@ export class GeminiModel implements Model {
    */
   #contents(
     conversation: Conversation,
-  ): { contents: Content[]; image: Uint8Array<ArrayBuffer> | undefined } {
+  ): { contents: Content[]; image: string | undefined } {
     const { request } = conversation;
     let first = this.#firstTurn.get(request);
     if (!first) {
       const prompt = buildFramePromptParts(request);
       const parts: Part[] = [{ text: prompt.context }, { text: prompt.frame }];
       const jpeg = request.frame.jpegBase64;
-      let image: Uint8Array<ArrayBuffer> | undefined;
-      if (jpeg) {
-        parts.push({ inlineData: { mimeType: "image/jpeg", data: this.#imageToken } });
-        image = jsonStringBytes(jpeg);
-      }
-      first = { content: { role: "user", parts }, image };
+      if (jpeg) parts.push({ inlineData: { mimeType: "image/jpeg", data: this.#imageToken } });
+      first = { content: { role: "user", parts }, image: jpeg || undefined };
       this.#firstTurn.set(request, first);
     }
     const contents: Content[] = [first.content];
@@ -397,37 +393,27 @@ export class GeminiModel implements Model {
   }
 }
 
-/** A frame's first user turn, as the SDK sees it, and its screenshot's bytes. */
+/** A frame's first user turn, as the SDK sees it, and its screenshot. */
 interface FirstTurn {
   /** The turn, with the model's image token in place of the base64 image. */
   content: Content;
-  /** The base64 image as it goes inside a JSON string, UTF-8; none without a screenshot. */
-  image: Uint8Array<ArrayBuffer> | undefined;
+  /** The base64 image; none without a screenshot. */
+  image: string | undefined;
 }
 
 const utf8 = new TextEncoder();
 
 /**
- * The UTF-8 bytes of `text` as the inside of a JSON string, without the quotes. A base64
- * image (ASCII, no `"` and no `\`) goes as it is: two `indexOf` scans and one `encodeInto`,
- * a few times faster than `JSON.stringify` and `encode()` on a 270 KB string. Anything else
- * is escaped as `JSON.stringify` escapes it, so a `"` in a hostile client's "image" can never
- * end the string and write fields of its own. (An ASCII control character is left as it is:
- * the body is then not JSON and the API refuses it, as it refuses any image that is not
- * base64; it cannot change what the body says.)
- */
-export function jsonStringBytes(text: string): Uint8Array<ArrayBuffer> {
-  if (text.indexOf('"') < 0 && text.indexOf("\\") < 0) {
-    const bytes = new Uint8Array(text.length);
-    const { read, written } = utf8.encodeInto(text, bytes);
-    if (read === text.length && written === text.length) return bytes;
-  }
-  return utf8.encode(JSON.stringify(text).slice(1, -1));
-}
-
-/**
- * The request body: `body` (the JSON the SDK wrote) with `token` replaced by `image`, as
- * bytes. Without an image, `body` itself.
+ * The request body as bytes: `body` (the JSON the SDK wrote) with `token`, which stands
+ * inside a JSON string, replaced by `image`. Without an image, `body` itself.
+ *
+ * A base64 image (ASCII, no `"` and no `\`) is encoded straight into the body's buffer: two
+ * `indexOf` scans and one `encodeInto`, one allocation, a few times cheaper than the SDK's
+ * `JSON.stringify` of a 270 KB string followed by `fetch`'s UTF-8 encoding of the result.
+ * Anything else is escaped as `JSON.stringify` escapes it, so a `"` in a hostile client's
+ * "image" can never end the string and write fields of its own. (An ASCII control character
+ * is left as it is: the body is then not JSON and the API refuses it, as it refuses any image
+ * that is not base64; it cannot change what the body says.)
  *
  * @throws {Error} when the body does not hold the token once: the SDK no longer writes an
  *   inline part's data as given, and the request would go without its image.
@@ -435,7 +421,7 @@ export function jsonStringBytes(text: string): Uint8Array<ArrayBuffer> {
 export function assembleBody(
   body: string,
   token: string,
-  image: Uint8Array<ArrayBuffer> | undefined,
+  image: string | undefined,
 ): string | Uint8Array<ArrayBuffer> {
   if (image === undefined) return body;
   const at = body.indexOf(token);
@@ -444,10 +430,21 @@ export function assembleBody(
   }
   const before = utf8.encode(body.slice(0, at));
   const after = utf8.encode(body.slice(at + token.length));
-  const out = new Uint8Array(before.length + image.length + after.length);
+  if (image.indexOf('"') < 0 && image.indexOf("\\") < 0) {
+    const out = new Uint8Array(before.length + image.length + after.length);
+    const end = before.length + image.length;
+    const { read, written } = utf8.encodeInto(image, out.subarray(before.length, end));
+    if (read === image.length && written === image.length) {
+      out.set(before);
+      out.set(after, end);
+      return out;
+    }
+  }
+  const escaped = utf8.encode(JSON.stringify(image).slice(1, -1));
+  const out = new Uint8Array(before.length + escaped.length + after.length);
   out.set(before);
-  out.set(image, before.length);
-  out.set(after, before.length + image.length);
+  out.set(escaped, before.length);
+  out.set(after, before.length + escaped.length);
   return out;
 }
 

@@ -13,7 +13,6 @@ import {
   assembleBody,
   GeminiModel,
   type GeminiModelOptions,
-  jsonStringBytes,
   stableFieldsFirst,
 } from "../../src/models/gemini.ts";
 import { InstrumentedModel } from "../../src/models/instrumented.ts";
@@ -236,18 +235,25 @@ Deno.test("the screenshot reaches the model byte for byte, however hostile, once
     },
   );
 
-  await t.step("jsonStringBytes() and assembleBody()", () => {
-    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    assert.equal(decode(jsonStringBytes(JPEG)), JPEG);
-    assert.equal(decode(jsonStringBytes('a"b\\c\nd')), 'a\\"b\\\\c\\nd');
-    assert.equal(decode(jsonStringBytes("é😀")), "é😀");
+  await t.step("assembleBody() puts any string in the token's place as a JSON string", () => {
+    const decode = (b: string | Uint8Array) =>
+      typeof b === "string" ? b : new TextDecoder().decode(b);
     const body = '{"a":"é","data":"TOKEN","b":1}';
     assert.equal(assembleBody(body, "TOKEN", undefined), body);
-    const out = assembleBody(body, "TOKEN", jsonStringBytes("xyz"));
-    assert.ok(out instanceof Uint8Array);
-    assert.deepEqual(JSON.parse(decode(out)), { a: "é", data: "xyz", b: 1 });
+    for (
+      const image of [JPEG, "", 'a"b\\c\nd', '"},"b":2,"c":"', "é😀", "ctl\u0001" + JPEG]
+    ) {
+      const out = assembleBody(body, "TOKEN", image);
+      assert.ok(out instanceof Uint8Array);
+      if (image.includes("\u0001")) {
+        // Left raw: the body is no JSON (the API refuses it), and it says nothing else.
+        assert.equal(decode(out), body.replace("TOKEN", image));
+        continue;
+      }
+      assert.deepEqual(JSON.parse(decode(out)), { a: "é", data: image, b: 1 });
+    }
     for (const bad of ['{"data":"other"}', '{"a":"TOKEN","b":"TOKEN"}']) {
-      assert.throws(() => assembleBody(bad, "TOKEN", jsonStringBytes("x")), /exactly once/);
+      assert.throws(() => assembleBody(bad, "TOKEN", "x"), /exactly once/);
     }
   });
 });
