@@ -73,24 +73,65 @@ function defaultSink(line: string, level: LogLevel): void {
   else console.log(line);
 }
 
+/** What a logger and all its children share. */
+interface LoggerCore {
+  min: number;
+  sink: (line: string, level: LogLevel) => void;
+  now: () => Date;
+}
+
+/**
+ * A logger and its fixed fields. Every session holds a child, so a child is one small
+ * object: its methods live on the prototype and its fields are redacted on the first line
+ * actually written.
+ */
+class JsonLogger implements Logger {
+  readonly #core: LoggerCore;
+  readonly #base: LogFields;
+  #fixed: LogFields | undefined;
+
+  constructor(core: LoggerCore, base: LogFields) {
+    this.#core = core;
+    this.#base = base;
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.#write("debug", message, fields);
+  }
+
+  info(message: string, fields?: LogFields): void {
+    this.#write("info", message, fields);
+  }
+
+  warn(message: string, fields?: LogFields): void {
+    this.#write("warn", message, fields);
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.#write("error", message, fields);
+  }
+
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.#core, { ...this.#base, ...fields });
+  }
+
+  #write(level: LogLevel, message: string, fields?: LogFields): void {
+    const core = this.#core;
+    if (LOG_LEVELS.indexOf(level) < core.min) return;
+    this.#fixed ??= redact(this.#base);
+    const line = { time: core.now().toISOString(), level, msg: message, ...this.#fixed };
+    core.sink(JSON.stringify(fields ? { ...line, ...redact(fields) } : line), level);
+  }
+}
+
 /** Creates a logger that writes one JSON object per line. */
 export function createLogger(options: LoggerOptions, base: LogFields = {}): Logger {
-  const min = LOG_LEVELS.indexOf(options.level);
-  const sink = options.sink ?? defaultSink;
-  const now = options.now ?? (() => new Date());
-  const fixed = redact(base);
-  const write = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (LOG_LEVELS.indexOf(level) < min) return;
-    const line = { time: now().toISOString(), level, msg: message, ...fixed };
-    sink(JSON.stringify(fields ? { ...line, ...redact(fields) } : line), level);
+  const core: LoggerCore = {
+    min: LOG_LEVELS.indexOf(options.level),
+    sink: options.sink ?? defaultSink,
+    now: options.now ?? (() => new Date()),
   };
-  return {
-    debug: (m, f) => write("debug", m, f),
-    info: (m, f) => write("info", m, f),
-    warn: (m, f) => write("warn", m, f),
-    error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger(options, { ...base, ...fields }),
-  };
+  return new JsonLogger(core, { ...base });
 }
 
 /** A logger that writes nothing, for tests and tools. */

@@ -16,7 +16,7 @@ import { protocolJsonSchemaText } from "../protocol/schema.ts";
 import type { Metrics } from "./metrics.ts";
 import type { FrameRateLimiter } from "./rate_limiter.ts";
 import type { SessionRegistry } from "./registry.ts";
-import { Session, type SessionLimits } from "./session.ts";
+import { Session, type SessionLimits, type SessionSocket } from "./session.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -54,12 +54,48 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 /** The routes of docs/protocol.md §8 besides the upgrade: each answers GET (and HEAD) only. */
 const KNOWN_PATHS = new Set(["/v1/health", "/healthz", "/readyz", "/v1/proactive/schema"]);
 
+/**
+ * A session's WebSocket: what the session sends through, and the listener of the socket's
+ * events. One small object per session instead of a closure per handler and per method.
+ */
+class SocketLink implements SessionSocket, EventListenerObject {
+  readonly #socket: WebSocket;
+  session: Session | undefined;
+
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  send(text: string): void {
+    this.#socket.send(text);
+  }
+
+  close(code: number, reason: string): void {
+    const socket = this.#socket;
+    // Closing a socket whose upgrade is still completing would be undone by it.
+    if (socket.readyState !== WebSocket.CONNECTING) socket.close(code, reason);
+    else socket.addEventListener("open", () => socket.close(code, reason), { once: true });
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === "message") this.session?.handleMessage((event as MessageEvent).data);
+    else if (event.type === "close") this.session?.handleClose();
+    // "error": a close follows; nothing to do.
+  }
+}
+
 /** Builds the request handler given to `Deno.serve`. */
 export function createHandler(
   options: HandlerOptions,
 ): (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
   const { registry, log, metrics } = options;
   let schemaText: string | undefined;
+  /** Shared by every session: which user a session is of, the registry knows. */
+  const onClosed = (session: Session) => {
+    const uid = registry.userOf(session);
+    registry.delete(session);
+    log.info("session closed", { session: session.id, uid });
+  };
 
   return async function handle(
     request: Request,
@@ -126,31 +162,23 @@ export function createHandler(
     }
     const { socket, response } = upgraded;
     const limiter = options.rateLimiter;
-    const session: Session = new Session({
-      socket: {
-        send: (text) => socket.send(text),
-        close: (code, reason) => {
-          // Closing a socket whose upgrade is still completing would be undone by it.
-          if (socket.readyState !== WebSocket.CONNECTING) socket.close(code, reason);
-          else socket.addEventListener("open", () => socket.close(code, reason), { once: true });
-        },
-      },
+    const link = new SocketLink(socket);
+    const session = new Session({
+      socket: link,
       model: options.model,
       limits: options.limits,
       log: log.child({ uid: userId }),
       metrics,
-      onClosed: () => {
-        registry.delete(session);
-        log.info("session closed", { session: session.id, uid: userId });
-      },
+      onClosed,
       ...(limiter ? { takeFrame: () => limiter.take(userId) } : {}),
       ...(options.today ? { today: options.today } : {}),
     });
+    link.session = session;
     registry.add(session, userId);
     metrics.sessionsTotal.inc();
-    socket.onmessage = (event) => session.handleMessage(event.data);
-    socket.onclose = () => session.handleClose();
-    socket.onerror = () => {};
+    socket.addEventListener("message", link);
+    socket.addEventListener("close", link);
+    socket.addEventListener("error", link);
     // A client that hung up before the 101 went out leaves a socket that never opens and never
     // fires close or error: give up on it shortly after the response was handed over.
     info?.completed.then(() => {

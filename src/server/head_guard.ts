@@ -51,8 +51,9 @@ const HEAD_END = [13, 10, 13, 10];
 /** Listens on `hostname:port` and forwards each connection once its head is complete. */
 export function startHeadGuard(options: HeadGuardOptions): HeadGuard {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const open = new Set<Deno.Conn>();
-  const running = new Set<Promise<void>>();
+  /** What `close` must close: a connection still reading its head, or a relay. */
+  const served: Served = { open: new Set(), tracker: new Tracker() };
+  const { open, tracker } = served;
   let accepting = true;
 
   const accepted = (async () => {
@@ -79,9 +80,8 @@ export function startHeadGuard(options: HeadGuardOptions): HeadGuard {
         backoffMs = Math.min(MAX_ACCEPT_BACKOFF_MS, backoffMs * 2);
         continue;
       }
-      const served = serveConnection(conn, options, open);
-      running.add(served);
-      void served.finally(() => running.delete(served));
+      tracker.add();
+      void serveConnection(conn, options, served);
     }
   })();
 
@@ -100,48 +100,82 @@ export function startHeadGuard(options: HeadGuardOptions): HeadGuard {
     async close(graceMs) {
       stopAccepting();
       await accepted;
-      if (running.size) {
+      if (tracker.active) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          Promise.allSettled([...running]),
+          tracker.idle(),
           new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
         ]);
         clearTimeout(timer);
       }
-      for (const conn of open) closeQuietly(conn);
+      for (const item of open) closeQuietly(item);
       open.clear();
-      await Promise.allSettled([...running]);
+      await tracker.idle();
     },
   };
 }
 
+/**
+ * Counts the connections being served, so that `close` can wait for them without a promise
+ * per connection.
+ */
+class Tracker {
+  active = 0;
+  #waiters: Array<() => void> = [];
+
+  add(): void {
+    this.active++;
+  }
+
+  /** One connection is fully closed. */
+  done(): void {
+    if (--this.active > 0) return;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Settles once no connection is being served. */
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+/**
+ * Guards one connection's head, then hands it to a {@link Relay}, which closes it. Returns as
+ * soon as the relay runs: an idle relayed connection holds no pending call of its own.
+ */
 async function serveConnection(
   conn: Deno.TcpConn,
   options: HeadGuardOptions,
-  open: Set<Deno.Conn>,
+  served: Served,
 ): Promise<void> {
+  const { open, tracker } = served;
   open.add(conn);
   let upstream: Deno.TcpConn | undefined;
   try {
     // Small messages must not wait for delayed ACKs, on either hop.
     conn.setNoDelay(true);
     const head = await readHead(conn, options);
-    if (!head) return;
-    upstream = await Deno.connect({ hostname: options.target.hostname, port: options.target.port });
-    open.add(upstream);
-    upstream.setNoDelay(true);
-    await writeAll(upstream, head.bytes);
-    await relay(conn, upstream, options, head.upgrade);
+    if (head) {
+      upstream = await Deno.connect({
+        hostname: options.target.hostname,
+        port: options.target.port,
+      });
+      upstream.setNoDelay(true);
+      await writeAll(upstream, head.bytes);
+      // Still open (`close` did not run meanwhile): the relay owns both from here on.
+      if (open.delete(conn)) {
+        new Relay(conn, upstream, options, head.upgrade, served);
+        return;
+      }
+    }
   } catch {
     // Either side went away: nothing to answer.
-  } finally {
-    closeQuietly(conn);
-    open.delete(conn);
-    if (upstream) {
-      closeQuietly(upstream);
-      open.delete(upstream);
-    }
   }
+  closeQuietly(conn);
+  open.delete(conn);
+  if (upstream) closeQuietly(upstream);
+  tracker.done();
 }
 
 /**
@@ -241,53 +275,95 @@ function latin1(bytes: Uint8Array): string {
   return text;
 }
 
+/** What relays share: the guard's set of open connections and its count of them. */
+interface Served {
+  open: Set<Deno.Conn | Relay>;
+  tracker: Tracker;
+}
+
 /**
  * Copies both ways until either side ends. The server must start answering within
  * `responseTimeoutMs`.
+ *
+ * A client that half-closes (sends its request, then EOF) still gets its answer: its EOF is
+ * passed on, and the connection ends when the server's side does (or on any error). An
+ * upgrade the server refuses (401, 429, …) is forwarded without `Connection: close` (the
+ * upgrade needs its own `Connection` header), so its end is found here: once the refusal is
+ * through, the connection ends, and no second head can follow unguarded.
+ *
+ * Thousands of these sit idle, so one holds little: the two connections and, per direction,
+ * a {@link Pipe} waiting in one read on a small buffer.
  */
-async function relay(
-  client: Deno.TcpConn,
-  upstream: Deno.TcpConn,
-  options: HeadGuardOptions,
-  upgrade: boolean,
-): Promise<void> {
-  let answered = false;
-  const timer = setTimeout(() => {
-    if (answered) return;
-    options.metrics.connectionTimeouts.inc({ phase: "response" });
-    options.log.warn("connection closed: no response in time", { ms: options.responseTimeoutMs });
-    closeQuietly(upstream);
-    closeQuietly(client);
-  }, options.responseTimeoutMs);
-  let over!: () => void;
-  const ended = new Promise<void>((resolve) => over = resolve);
-  // A client that half-closes (sends its request, then EOF) still gets its answer: its EOF is
-  // passed on, and the connection ends when the server's side does (or on any error).
-  // An upgrade the server refuses (401, 429, …) is forwarded without `Connection: close`
-  // (the upgrade needs its own `Connection` header), so its end is found here: once the
-  // refusal is through, the connection ends, and no second head can follow unguarded.
-  const refusal = upgrade ? new RefusalWatch() : undefined;
-  const up = copy(client, upstream, () => {}).then(async (eof) => {
-    if (!eof) return over();
-    try {
-      await upstream.closeWrite();
-    } catch {
-      over();
-    }
-  });
-  const down = copy(upstream, client, () => {
-    if (!answered) {
-      answered = true;
-      clearTimeout(timer);
-    }
-  }, refusal && ((chunk) => refusal.complete(chunk))).then(() => over());
-  try {
-    await ended;
-  } finally {
-    clearTimeout(timer);
-    closeQuietly(client);
-    closeQuietly(upstream);
-    await Promise.allSettled([up, down]);
+class Relay {
+  readonly client: Deno.TcpConn;
+  readonly upstream: Deno.TcpConn;
+  /** Follows the server's answer to an upgrade until it is known to be a 101. */
+  refusal: RefusalWatch | undefined;
+  #served: Served;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #pipes = 2;
+  #closed = false;
+
+  constructor(
+    client: Deno.TcpConn,
+    upstream: Deno.TcpConn,
+    options: HeadGuardOptions,
+    upgrade: boolean,
+    served: Served,
+  ) {
+    this.client = client;
+    this.upstream = upstream;
+    this.#served = served;
+    if (upgrade) this.refusal = new RefusalWatch();
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      options.metrics.connectionTimeouts.inc({ phase: "response" });
+      options.log.warn("connection closed: no response in time", {
+        ms: options.responseTimeoutMs,
+      });
+      this.close();
+    }, options.responseTimeoutMs);
+    served.open.add(this);
+    // One buffer for both directions' idle reads.
+    const idle = new Uint8Array(2 * IDLE_BYTES);
+    new Pipe(this, false, idle.subarray(0, IDLE_BYTES));
+    new Pipe(this, true, idle.subarray(IDLE_BYTES));
+  }
+
+  /** The server's first bytes are on their way: its deadline is met. */
+  answered(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Ends both connections (the pipes then end too). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.answered();
+    this.refusal = undefined;
+    closeQuietly(this.client);
+    closeQuietly(this.upstream);
+  }
+
+  /**
+   * A pipe ended (`eof`: its sender's EOF, or the end of a refusal; false when either side
+   * failed). `client → upstream` at the client's EOF passes it on and lets the answer come;
+   * anything else ends the relay.
+   */
+  async pipeEnded(down: boolean, eof: boolean): Promise<void> {
+    if (!down && eof && !this.#closed) {
+      try {
+        await this.upstream.closeWrite();
+      } catch {
+        this.close();
+      }
+    } else this.close();
+    if (--this.#pipes > 0) return;
+    this.close();
+    this.#served.open.delete(this);
+    this.#served.tracker.done();
   }
 }
 
@@ -300,6 +376,11 @@ class RefusalWatch {
   /** Body bytes still to come; undefined until the head is read, -1 once not watching. */
   #left: number | undefined;
 
+  /** False once the answer is known not to need watching (a 101, or no `content-length`). */
+  get watching(): boolean {
+    return this.#left !== -1;
+  }
+
   /** Whether the refusal is now complete, given the next chunk the server sent. */
   complete(chunk: Uint8Array): boolean {
     if (this.#left === -1) return false;
@@ -310,60 +391,197 @@ class RefusalWatch {
     this.#head += latin1(chunk.subarray(0, MAX_HEAD_BYTES));
     const end = this.#head.indexOf("\r\n\r\n");
     if (end < 0) {
-      if (this.#head.length >= MAX_HEAD_BYTES) this.#left = -1;
+      if (this.#head.length >= MAX_HEAD_BYTES) this.#stop();
       return false;
     }
     const head = this.#head.slice(0, end);
     const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
     if (/^HTTP\/1\.[01] 101 /.test(head) || !length) {
       // Switched protocols, or a body whose end the server marks by closing: not watched.
-      this.#left = -1;
+      this.#stop();
       return false;
     }
     this.#left = Number(length[1]) - (this.#head.length - end - 4);
     this.#head = "";
     return this.#left <= 0;
   }
+
+  #stop(): void {
+    this.#left = -1;
+    this.#head = "";
+  }
 }
 
 /**
- * Big buffers lent to connections that are moving data; an idle connection waits on a small
- * one of its own, so thousands of idle sessions cost little.
+ * Bytes an idle connection waits on, per direction. Kept small: thousands of connections
+ * wait at once. A read that fills it is followed at once by one into a larger buffer (see
+ * {@link Pipe}), so a longer message still goes out in one write.
  */
-const pool: Uint8Array[] = [];
-const POOL_MAX = 64;
-const IDLE_BYTES = 2048;
+const IDLE_BYTES = 128;
+/**
+ * Buffers lent for a moment to pipes moving more than {@link IDLE_BYTES}: a medium one for
+ * the common message (a hello, an outcome), a big one ({@link CHUNK_BYTES}) once that fills.
+ */
+const MEDIUM_BYTES = 4 * 1024;
 
 /**
- * Copies until `from` ends: true at its EOF, false when either side failed. `done`, when
- * given, sees each chunk once it is written and may end the copy (true).
+ * Buffers kept for reuse, by size. A burst of connections borrows many at once; the pools
+ * keep at most 256 KiB of medium and 4 MiB of big buffers.
  */
-async function copy(
-  from: Deno.Conn,
-  to: Deno.Conn,
-  onData: () => void,
-  done?: (chunk: Uint8Array) => boolean,
-): Promise<boolean> {
-  const small = new Uint8Array(IDLE_BYTES);
-  let big: Uint8Array | undefined;
-  try {
-    for (;;) {
-      const buffer = big ?? small;
-      const n = await from.read(buffer);
-      if (n === null) return true;
-      onData();
-      await writeAll(to, buffer.subarray(0, n));
-      if (done?.(buffer.subarray(0, n))) return true;
-      if (n === buffer.length) big ??= pool.pop() ?? new Uint8Array(CHUNK_BYTES);
-      else if (big) {
-        if (pool.length < POOL_MAX) pool.push(big);
-        big = undefined;
+const pools = {
+  medium: { buffers: [] as Uint8Array[], max: 64 },
+  big: { buffers: [] as Uint8Array[], max: 64 },
+};
+
+function borrow(bytes: number): Uint8Array {
+  const pool = bytes === MEDIUM_BYTES ? pools.medium : pools.big;
+  return pool.buffers.pop() ?? new Uint8Array(bytes);
+}
+
+function giveBack(buffer: Uint8Array): void {
+  const pool = buffer.length === MEDIUM_BYTES ? pools.medium : pools.big;
+  if (pool.buffers.length < pool.max) pool.buffers.push(buffer);
+}
+
+/** What {@link soon} answers when the promise has not settled yet. */
+const PENDING = Symbol("pending");
+/**
+ * Microtask turns {@link soon} waits. A read whose bytes have already arrived settles within
+ * two (Deno completes such an op when it is called); eight leave room.
+ */
+const SOON_TURNS = 8;
+
+/** `promise`'s outcome if it settles within a few microtask turns, else {@link PENDING}. */
+function soon<T>(promise: Promise<T>): Promise<T | typeof PENDING> {
+  let later: Promise<T | typeof PENDING> = Promise.resolve(PENDING);
+  for (let i = 1; i < SOON_TURNS; i++) later = later.then(pendingValue);
+  return Promise.race([promise, later]);
+}
+
+function pendingValue(): typeof PENDING {
+  return PENDING;
+}
+
+/**
+ * Copies one way (`down`: server → client) until the sending side ends, then tells the relay.
+ *
+ * An idle pipe waits in one read on its small `idle` buffer and holds no call of its own
+ * meanwhile (a callback, not an `await`: a suspended async function costs a few hundred
+ * bytes more per direction). A read that fills its buffer means more is probably there: the
+ * bytes move to a larger borrowed buffer (medium, then big) and the read goes on behind them
+ * at once. If that read settles right away, it all goes out in one write; if not, the bytes
+ * held so far go out now (nothing may wait for input that might never come) and the read
+ * completes into the borrowed buffer later. The big buffer stays while reads fill it; once
+ * a read does not fill its buffer, the borrowed one goes back and the pipe waits on its idle
+ * buffer again.
+ */
+class Pipe {
+  readonly #relay: Relay;
+  readonly #down: boolean;
+  readonly #idle: Uint8Array;
+  /** The borrowed buffer in use, if any. */
+  #borrowed: Uint8Array | undefined;
+  /** The read in flight, if any: its buffer is in use. */
+  #reading: Promise<number | null> | undefined;
+  /** Settles an idle read: its count, `null` at EOF, or the error (one closure for both). */
+  readonly #onIdleRead = (outcome: unknown) => {
+    if (typeof outcome === "number" || outcome === null) void this.#burst(outcome);
+    else void this.#end(false);
+  };
+
+  constructor(relay: Relay, down: boolean, idle: Uint8Array) {
+    this.#relay = relay;
+    this.#down = down;
+    this.#idle = idle;
+    this.#wait();
+  }
+
+  get #from(): Deno.Conn {
+    return this.#down ? this.#relay.upstream : this.#relay.client;
+  }
+
+  /** Waits for the next bytes on the idle buffer. */
+  #wait(): void {
+    this.#reading = this.#from.read(this.#idle);
+    this.#reading.then(this.#onIdleRead, this.#onIdleRead);
+  }
+
+  /** A read on the idle buffer gave `first` bytes: moves the burst they began, then waits. */
+  async #burst(first: number | null): Promise<void> {
+    this.#reading = undefined;
+    if (first === null) return await this.#end(true);
+    try {
+      let buffer = this.#idle;
+      /** Bytes in `buffer`, of which the first `sent` are forwarded. */
+      let at = first;
+      let sent = 0;
+      for (;;) {
+        if (at === buffer.length && buffer.length < CHUNK_BYTES) {
+          // Full: the rest is probably here already; read on behind it in a larger buffer.
+          const larger = borrow(buffer === this.#idle ? MEDIUM_BYTES : CHUNK_BYTES);
+          larger.set(buffer.subarray(sent, at));
+          at -= sent;
+          sent = 0;
+          if (this.#borrowed) giveBack(this.#borrowed);
+          buffer = this.#borrowed = larger;
+        } else {
+          if (await this.#forward(buffer.subarray(sent, at))) return await this.#end(true);
+          // A read that did not fill its buffer ends the burst.
+          if (at < buffer.length) break;
+          at = 0;
+          sent = 0;
+        }
+        const reading = this.#reading = this.#from.read(at === 0 ? buffer : buffer.subarray(at));
+        let n = sent < at ? await soon(reading) : await reading;
+        if (n === PENDING) {
+          if (await this.#forward(buffer.subarray(sent, at))) return await this.#end(true);
+          sent = at;
+          n = await reading;
+        }
+        this.#reading = undefined;
+        if (n === null) {
+          if (sent < at) await this.#forward(buffer.subarray(sent, at));
+          return await this.#end(true);
+        }
+        at += n;
       }
+    } catch {
+      return await this.#end(false); // Either side closed.
     }
-  } catch {
-    return false; // Either side closed.
-  } finally {
-    if (big && pool.length < POOL_MAX) pool.push(big);
+    this.#release();
+    this.#wait();
+  }
+
+  /** Writes one chunk on; true when the relay should end here (a refusal is through). */
+  async #forward(chunk: Uint8Array): Promise<boolean> {
+    const relay = this.#relay;
+    if (!this.#down) {
+      await writeAll(relay.upstream, chunk);
+      return false;
+    }
+    relay.answered();
+    await writeAll(relay.client, chunk);
+    const refusal = relay.refusal;
+    if (!refusal) return false;
+    if (refusal.complete(chunk)) return true;
+    if (!refusal.watching) relay.refusal = undefined;
+    return false;
+  }
+
+  #release(): void {
+    if (this.#borrowed) giveBack(this.#borrowed);
+    this.#borrowed = undefined;
+  }
+
+  async #end(eof: boolean): Promise<void> {
+    if (this.#reading) {
+      // Ended while a read was in flight (closing the connection ends it): its buffer may
+      // still be written to, so it does not go back to the pool.
+      this.#reading.catch(() => {});
+      this.#reading = undefined;
+      this.#borrowed = undefined;
+    } else this.#release();
+    await this.#relay.pipeEnded(this.#down, eof);
   }
 }
 
@@ -383,7 +601,7 @@ async function answer(conn: Deno.Conn, status: number, reason: string): Promise<
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch {

@@ -29,6 +29,11 @@ export class SessionRegistry {
     return this.#perUser.get(userId) ?? 0;
   }
 
+  /** The user of a live session; undefined once it is forgotten. */
+  userOf(session: Session): string | undefined {
+    return this.#sessions.get(session);
+  }
+
   /** Adds a session of `userId`; the caller removes it when its socket closes. */
   add(session: Session, userId: string): void {
     if (this.#sessions.has(session)) return;

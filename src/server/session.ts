@@ -83,8 +83,8 @@ export interface SessionOptions {
    * milliseconds until it may (the frame then gets `RATE_LIMITED`). Default: no limit.
    */
   takeFrame?: () => number;
-  /** Called once when the session ends, whoever closed it. */
-  onClosed?: () => void;
+  /** Called once when the session ends, whoever closed it; given the session. */
+  onClosed?: (session: Session) => void;
   /** Today's date as `YYYY-MM-DD`; injectable for tests. */
   today?: () => string;
 }
@@ -122,7 +122,32 @@ interface PendingTool {
   resolve(result: ToolResult | undefined): void;
 }
 
-/** One client connection's state. */
+/** The frame budget when there is none: every frame may go ahead. */
+const unlimited = (): number => 0;
+
+/** Today's date in UTC, `YYYY-MM-DD`. */
+const utcToday = (): string => new Date().toISOString().slice(0, 10);
+
+/**
+ * The context as kept for the session's lifetime: each list copied to its exact length (the
+ * decoder builds them by `push`, which leaves room for more; an idle session would hold that
+ * spare room for hours).
+ */
+function settled(context: SessionContext): SessionContext {
+  for (const key of Object.keys(context) as Array<keyof SessionContext>) {
+    const list = context[key];
+    if (Array.isArray(list)) (context as Record<string, unknown>)[key] = list.slice();
+  }
+  return context;
+}
+
+/**
+ * One client connection's state.
+ *
+ * Thousands of sessions sit idle between frames, so what a session holds before its first
+ * frame is kept small: no timers, controllers or per-session closures beyond what the hello
+ * needs; the rest is made when a frame needs it.
+ */
 export class Session {
   /** Stable for the whole connection, also across repeated `client_hello`. */
   readonly id: string;
@@ -132,7 +157,7 @@ export class Session {
   #log: Logger;
   #metrics: Metrics;
   #takeFrame: () => number;
-  #onClosed: (() => void) | undefined;
+  #onClosed: ((session: Session) => void) | undefined;
   #today: () => string;
   #version: ProtocolVersion = "1.0";
   #context: SessionContext | undefined;
@@ -140,14 +165,20 @@ export class Session {
   #queue: QueueEntry[] = [];
   #running = false;
   #pendingTool: PendingTool | undefined;
-  #disconnect = new AbortController();
+  /** Aborts the running analysis when the socket goes; made by the first frame. */
+  #disconnect: AbortController | undefined;
   #closed = false;
+  /** Set once `handleClose` has run. */
+  #ended = false;
   #draining = false;
   /** The frame being analysed, until its terminal message is sent. */
   #current: string | undefined;
   /** Set by the first `client_hello`: nothing is sent before `session_ready`. */
   #ready = false;
-  /** The unchanged-screen stage (docs/protocol.md §5.9); absent when it is off. */
+  /**
+   * The unchanged-screen stage (docs/protocol.md §5.9); made by the first frame, absent when
+   * the stage is off.
+   */
   #unchanged: UnchangedScreens | undefined;
   /** Answers sent before the first hello. */
   #earlyReplies = 0;
@@ -161,13 +192,9 @@ export class Session {
     this.#limits = options.limits;
     this.#log = options.log.child({ session: this.id });
     this.#metrics = options.metrics;
-    this.#takeFrame = options.takeFrame ?? (() => 0);
+    this.#takeFrame = options.takeFrame ?? unlimited;
     this.#onClosed = options.onClosed;
-    this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
-    const skipMs = this.#limits.skipUnchangedMs ?? 0;
-    if (skipMs > 0) {
-      this.#unchanged = new UnchangedScreens(skipMs, this.#limits.skipHashDistance ?? 4);
-    }
+    this.#today = options.today ?? utcToday;
     this.#helloTimer = setTimeout(() => {
       this.#helloTimer = undefined;
       if (this.#ready) return;
@@ -262,13 +289,14 @@ export class Session {
 
   /** The socket is gone: cancel the running analysis and every wait, drop the queue. */
   handleClose(): void {
-    if (this.#closed && this.#disconnect.signal.aborted) return;
+    if (this.#ended) return;
+    this.#ended = true;
     this.#closed = true;
     this.#queue = [];
     clearTimeout(this.#helloTimer);
     this.#helloTimer = undefined;
-    this.#disconnect.abort(new DOMException("The client disconnected", "AbortError"));
-    this.#onClosed?.();
+    this.#disconnect?.abort(disconnected());
+    this.#onClosed?.(this);
   }
 
   /**
@@ -330,7 +358,7 @@ export class Session {
   #onHello(hello: ClientHello): void {
     this.#version = negotiateVersion(hello.protocol_version);
     if (hello.session_context) {
-      this.#context = hello.session_context;
+      this.#context = settled(hello.session_context);
       this.#contextVersion = hello.context_version ?? "";
     }
     this.#log.info("client hello", {
@@ -365,7 +393,7 @@ export class Session {
     if (frame.session_context) {
       const version = frame.context_version;
       if (!this.#context || (version != null && version !== this.#contextVersion)) {
-        this.#context = frame.session_context;
+        this.#context = settled(frame.session_context);
         this.#contextVersion = version ?? "";
       }
     }
@@ -535,7 +563,12 @@ export class Session {
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
-    const unchanged = this.#unchanged?.check(request.frame, screenHash, contextVersion, started);
+    const unchanged = this.#unchangedScreens()?.check(
+      request.frame,
+      screenHash,
+      contextVersion,
+      started,
+    );
     if (unchanged?.skipped) {
       this.#metrics.framesSkipped.inc({ reason: "unchanged_screen" });
       log.info("frame done", { outcome: "no_task_found", skipped: "unchanged_screen", ms: 0 });
@@ -563,7 +596,7 @@ export class Session {
     }
     const analysis = analyzeFrame(request, {
       model: this.#model,
-      signal: this.#disconnect.signal,
+      signal: this.#disconnectSignal(),
       analysisTimeoutMs: leftMs,
       modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
       toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
@@ -634,6 +667,22 @@ export class Session {
     }
   }
 
+  /** The unchanged-screen stage, made on first use; undefined when it is off. */
+  #unchangedScreens(): UnchangedScreens | undefined {
+    const skipMs = this.#limits.skipUnchangedMs ?? 0;
+    if (skipMs <= 0) return undefined;
+    return this.#unchanged ??= new UnchangedScreens(skipMs, this.#limits.skipHashDistance ?? 4);
+  }
+
+  /** Aborts when the socket goes (already aborted if it has). */
+  #disconnectSignal(): AbortSignal {
+    if (!this.#disconnect) {
+      this.#disconnect = new AbortController();
+      if (this.#ended) this.#disconnect.abort(disconnected());
+    }
+    return this.#disconnect.signal;
+  }
+
   #waitForTool(requestId: string, signal: AbortSignal): Promise<ToolResult | undefined> {
     if (signal.aborted || this.#closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
@@ -674,6 +723,11 @@ export class Session {
       this.handleClose();
     }
   }
+}
+
+/** Why a session's analysis is aborted when its socket goes. */
+function disconnected(): DOMException {
+  return new DOMException("The client disconnected", "AbortError");
 }
 
 /** The answer to a frame that came before any context. */
