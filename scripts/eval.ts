@@ -34,8 +34,8 @@ import {
 import { runCli, stderrProgress } from "./cli.ts";
 
 const USAGE = "usage: deno task eval <file.jsonl|folder>... [--provider offline|gemini|vertex|" +
-  "gemini:MODEL]... [--concurrency N] [--json FILE] [--html FILE] [--baseline OLD.json] " +
-  "[--fail-under ACCURACY]";
+  "openai|PROVIDER:MODEL]... [--concurrency N] [--json FILE] [--html FILE] " +
+  "[--baseline OLD.json] [--fail-under ACCURACY]";
 
 /** `--help`: the usage line and what each option does. */
 const HELP = USAGE + "\n\n" +
@@ -43,9 +43,10 @@ const HELP = USAGE + "\n\n" +
   "the real server and analysis loop, in-process, once per provider, and prints the results\n" +
   "side by side: accuracy, confusion matrix, extract P/R/F1, false extracts, duplicate recall,\n" +
   "calls and tokens per case, cost per 1,000 frames, latency p50/p95 and every miss.\n" +
-  "  --provider SPEC   offline, gemini, vertex, or gemini:MODEL / vertex:MODEL; repeat to\n" +
-  "                    compare (default: what the environment configures, as the service\n" +
-  "                    picks it: MODEL_PROVIDER, else gemini with GEMINI_API_KEY, else offline)\n" +
+  "  --provider SPEC   offline, gemini, vertex, openai, or gemini:MODEL / vertex:MODEL /\n" +
+  "                    openai:MODEL (OPENAI_BASE_URL names the server); repeat to compare\n" +
+  "                    (default: what the environment configures, as the service picks it:\n" +
+  "                    MODEL_PROVIDER, else gemini with GEMINI_API_KEY, else offline)\n" +
   `  --concurrency N   cases in flight at once per provider (default ${DEFAULT_CONCURRENCY})\n` +
   "  --json FILE       write the report as JSON (- for stdout, instead of the table)\n" +
   "  --html FILE       write a self-contained HTML page with the matrices and a chart\n" +

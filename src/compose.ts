@@ -12,6 +12,7 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { GeminiModel, type GeminiModelOptions } from "./models/gemini.ts";
 import { OfflineModel } from "./models/offline.ts";
+import { OpenAIModel, type OpenAIModelOptions } from "./models/openai.ts";
 import { priceOf } from "./models/prices.ts";
 import type { SessionLimits } from "./server/session.ts";
 
@@ -42,6 +43,19 @@ export function buildModel(config: Config, log: Logger): Model {
         options.apiKey = config.geminiApiKey ?? "";
       }
       return new GeminiModel(options);
+    }
+    case "openai": {
+      const options: OpenAIModelOptions = {
+        model: config.openaiModel,
+        baseUrl: config.openaiBaseUrl,
+        vision: config.openaiVision,
+        log,
+      };
+      if (config.openaiApiKey) options.apiKey = config.openaiApiKey;
+      const price = priceOf(config.modelPrices, config.openaiModel);
+      if (price) options.price = price;
+      else log.warn("no price for this model: cost_usd will be 0", { model: config.openaiModel });
+      return new OpenAIModel(options);
     }
   }
 }

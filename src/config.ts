@@ -12,6 +12,9 @@ import { z } from "zod";
 import { DEFAULT_PRICES, parsePrices, type PriceTable } from "./models/prices.ts";
 import { MEDIA_RESOLUTION_LEVELS, type MediaResolutionLevel } from "./models/media_resolution.ts";
 
+/** OpenAI's own endpoint, the default `OPENAI_BASE_URL`. */
+export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
+
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** A log level. */
@@ -21,7 +24,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   port: number;
   host: string;
-  modelProvider: "gemini" | "vertex" | "offline";
+  modelProvider: "gemini" | "vertex" | "openai" | "offline";
   geminiApiKey?: string;
   geminiModel: string;
   geminiBaseUrl?: string;
@@ -32,6 +35,14 @@ export interface Config {
   /** Vertex AI project and location (`MODEL_PROVIDER=vertex`). */
   googleCloudProject?: string;
   googleCloudLocation: string;
+  /** OpenAI-compatible server (`MODEL_PROVIDER=openai`): key, if the server needs one. */
+  openaiApiKey?: string;
+  /** Its base URL, without a trailing slash (`https://api.openai.com/v1` by default). */
+  openaiBaseUrl: string;
+  /** Model name (Azure: the deployment name). */
+  openaiModel: string;
+  /** Whether the screenshot is sent (`OPENAI_VISION`); false sends text only. */
+  openaiVision: boolean;
   /** Token prices by model, defaults merged with `MODEL_PRICES`. */
   modelPrices: PriceTable;
   authMode: "firebase" | "none";
@@ -161,12 +172,26 @@ function urlVar(name: string) {
     });
 }
 
+function boolVar(name: string, fallback: boolean) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return fallback;
+      const v = value.trim().toLowerCase();
+      if (v === "true" || v === "1") return true;
+      if (v === "false" || v === "0") return false;
+      ctx.addIssue({ code: "custom", message: `${name} must be true or false` });
+      return z.NEVER;
+    });
+}
+
 const optText = z.string().optional().transform((v) => v?.trim() || undefined);
 
 const EnvSchema = z.object({
   PORT: intVar("PORT", 8080, 0, 65535),
   HOST: optText,
-  MODEL_PROVIDER: enumVar("MODEL_PROVIDER", ["gemini", "vertex", "offline"] as const),
+  MODEL_PROVIDER: enumVar("MODEL_PROVIDER", ["gemini", "vertex", "openai", "offline"] as const),
   GEMINI_API_KEY: optText,
   GEMINI_MODEL: optText,
   GEMINI_BASE_URL: urlVar("GEMINI_BASE_URL"),
@@ -174,6 +199,10 @@ const EnvSchema = z.object({
   GEMINI_MEDIA_RESOLUTION: enumVar("GEMINI_MEDIA_RESOLUTION", MEDIA_RESOLUTION_LEVELS),
   GOOGLE_CLOUD_PROJECT: optText,
   GOOGLE_CLOUD_LOCATION: optText,
+  OPENAI_API_KEY: optText,
+  OPENAI_BASE_URL: urlVar("OPENAI_BASE_URL"),
+  OPENAI_MODEL: optText,
+  OPENAI_VISION: boolVar("OPENAI_VISION", true),
   MODEL_PRICES: z.string().optional().transform((value, ctx) => {
     if (value === undefined || value.trim() === "") return DEFAULT_PRICES;
     const table = parsePrices(value);
@@ -214,6 +243,11 @@ const EnvSchema = z.object({
 /** The variables this service reads, for documentation and tests. */
 export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
 
+/** `OPENAI_BASE_URL` (already a valid URL) without its trailing slash, or the default. */
+function openaiBaseUrl(url: string | undefined): string {
+  return url ? url.replace(/\/+$/, "") : DEFAULT_OPENAI_BASE_URL;
+}
+
 /** The defaults that depend on other variables. */
 function derived(e: {
   HOST?: string | undefined;
@@ -239,6 +273,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     MODEL_PROVIDER: true,
     GEMINI_API_KEY: true,
     GOOGLE_CLOUD_PROJECT: true,
+    OPENAI_API_KEY: true,
     AUTH_MODE: true,
     FIREBASE_PROJECT_ID: true,
   }).safeParse(env);
@@ -262,6 +297,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (modelProvider === "vertex" && !picked.data.GOOGLE_CLOUD_PROJECT) {
       lines.push("GOOGLE_CLOUD_PROJECT is required when MODEL_PROVIDER=vertex");
     }
+    if (modelProvider === "openai" && !picked.data.OPENAI_API_KEY) {
+      // OpenAI's own API needs a key; a local server (another OPENAI_BASE_URL) may not. A bad
+      // URL has its own line.
+      const base = EnvSchema.shape.OPENAI_BASE_URL.safeParse(env.OPENAI_BASE_URL);
+      if (base.success && openaiBaseUrl(base.data) === DEFAULT_OPENAI_BASE_URL) {
+        lines.push(
+          "OPENAI_API_KEY is required when MODEL_PROVIDER=openai uses api.openai.com " +
+            "(set OPENAI_BASE_URL for a server that needs no key)",
+        );
+      }
+    }
   }
   if (parsed.success && parsed.data.ANALYSIS_TIMEOUT_MS <= parsed.data.TOOL_RESULT_TIMEOUT_MS) {
     lines.push("ANALYSIS_TIMEOUT_MS must be larger than TOOL_RESULT_TIMEOUT_MS");
@@ -283,6 +329,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     geminiModel: e.GEMINI_MODEL ?? "gemini-2.5-flash",
     geminiThinkingBudget: e.GEMINI_THINKING_BUDGET,
     googleCloudLocation: e.GOOGLE_CLOUD_LOCATION ?? "us-central1",
+    openaiBaseUrl: openaiBaseUrl(e.OPENAI_BASE_URL),
+    openaiModel: e.OPENAI_MODEL ?? "gpt-4.1-mini",
+    openaiVision: e.OPENAI_VISION,
     modelPrices: e.MODEL_PRICES,
     authMode,
     firebaseJwksUrl: e.FIREBASE_JWKS_URL ?? DEFAULT_FIREBASE_JWKS_URL,
@@ -315,6 +364,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.GEMINI_BASE_URL) config.geminiBaseUrl = e.GEMINI_BASE_URL;
   if (e.GEMINI_MEDIA_RESOLUTION) config.geminiMediaResolution = e.GEMINI_MEDIA_RESOLUTION;
   if (e.GOOGLE_CLOUD_PROJECT) config.googleCloudProject = e.GOOGLE_CLOUD_PROJECT;
+  if (e.OPENAI_API_KEY) config.openaiApiKey = e.OPENAI_API_KEY;
   if (e.FIREBASE_PROJECT_ID) config.firebaseProjectId = e.FIREBASE_PROJECT_ID;
   return config;
 }

@@ -197,3 +197,70 @@ Deno.test("MODEL_PRICES takes an optional cachedInput; old tables stay valid", (
     1,
   );
 });
+
+Deno.test("MODEL_PROVIDER=openai reads the OPENAI_* variables", async (t) => {
+  await t.step("defaults: OpenAI's API, gpt-4.1-mini, vision on", () => {
+    const config = loadConfig({ MODEL_PROVIDER: "openai", OPENAI_API_KEY: "sk-SECRET" });
+    assert.equal(config.modelProvider, "openai");
+    assert.equal(config.openaiApiKey, "sk-SECRET");
+    assert.equal(config.openaiBaseUrl, "https://api.openai.com/v1");
+    assert.equal(config.openaiModel, "gpt-4.1-mini");
+    assert.equal(config.openaiVision, true);
+    assert.deepEqual(config.modelPrices["gpt-4.1-mini"], {
+      input: 0.4,
+      output: 1.6,
+      cachedInput: 0.1,
+    });
+  });
+  await t.step("a local server needs no key; the trailing slash goes", () => {
+    const config = loadConfig({
+      MODEL_PROVIDER: "OpenAI",
+      OPENAI_BASE_URL: "http://localhost:11434/v1/",
+      OPENAI_MODEL: "qwen2.5vl:7b",
+      OPENAI_VISION: "FALSE",
+    });
+    assert.equal(config.modelProvider, "openai");
+    assert.equal(config.openaiApiKey, undefined);
+    assert.equal(config.openaiBaseUrl, "http://localhost:11434/v1");
+    assert.equal(config.openaiModel, "qwen2.5vl:7b");
+    assert.equal(config.openaiVision, false);
+  });
+  await t.step("OPENAI_VISION takes true, false, 1 and 0", () => {
+    const vision = (value: string) => loadConfig({ OPENAI_VISION: value }).openaiVision;
+    assert.deepEqual(
+      ["true", "1", " True ", "false", "0", ""].map(vision),
+      [true, true, true, false, false, true],
+    );
+  });
+  await t.step("an OPENAI_API_KEY alone does not pick the provider", () => {
+    assert.equal(loadConfig({ OPENAI_API_KEY: "sk-x" }).modelProvider, "offline");
+  });
+  await t.step("refused: no key for api.openai.com, a bad URL, a bad OPENAI_VISION", () => {
+    assert.deepEqual(refusal({ MODEL_PROVIDER: "openai" }), [
+      "OPENAI_API_KEY is required when MODEL_PROVIDER=openai uses api.openai.com " +
+      "(set OPENAI_BASE_URL for a server that needs no key)",
+    ]);
+    assert.deepEqual(
+      refusal({ MODEL_PROVIDER: "openai", OPENAI_BASE_URL: "https://api.openai.com/v1/" }).length,
+      1,
+    );
+    // A bad URL is one line: the key rule does not guess which server was meant.
+    assert.deepEqual(refusal({ MODEL_PROVIDER: "openai", OPENAI_BASE_URL: "localhost:1234" }), [
+      "OPENAI_BASE_URL must be an http(s) URL",
+    ]);
+    assert.deepEqual(refusal({ OPENAI_BASE_URL: "ftp://models.example/v1" }), [
+      "OPENAI_BASE_URL must be an http(s) URL",
+    ]);
+    assert.deepEqual(refusal({ OPENAI_VISION: "maybe", PORT: "x" }), [
+      "PORT must be an integer from 0 to 65535",
+      "OPENAI_VISION must be true or false",
+    ]);
+    assert.deepEqual(refusal({ MODEL_PROVIDER: "anthropic" }), [
+      "MODEL_PROVIDER must be one of gemini, vertex, openai, offline",
+    ]);
+  });
+  await t.step("the key is never echoed in a refusal", () => {
+    const lines = refusal({ MODEL_PROVIDER: "openai", OPENAI_API_KEY: "sk-SECRET", PORT: "x" });
+    assert.ok(lines.every((line) => !line.includes("sk-SECRET")), lines.join("\n"));
+  });
+});

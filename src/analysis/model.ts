@@ -54,6 +54,11 @@ export interface ModelUsage {
   /** Thinking tokens (billed as output), for models that think. */
   thinkingTokens?: number;
   costUsd: number;
+  /**
+   * The provider reported no usage and the counts are estimates (about 4 characters a token).
+   * Never on the wire.
+   */
+  estimated?: boolean;
 }
 
 /** What one model call returned. */

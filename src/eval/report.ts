@@ -93,10 +93,11 @@ function fmt(x: number, digits = 1): string {
 
 /**
  * The media resolution a run sent: its level, `default` when none was sent, `-` for the
- * offline model (which reads no image).
+ * offline model (which reads no image) and OpenAI-compatible servers (which take no such
+ * setting).
  */
 function mediaResolution(p: ProviderReport): string {
-  if (p.kind === "offline") return "-";
+  if (p.kind === "offline" || p.kind === "openai") return "-";
   return p.media_resolution ?? "default";
 }
 

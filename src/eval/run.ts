@@ -91,8 +91,8 @@ export async function promptVersion(): Promise<string> {
 
 /**
  * The model a spec names, configured from `env` as the service would be: `offline`,
- * `gemini`, `vertex`, or `gemini:<model>` / `vertex:<model>` to pick the model
- * (`GEMINI_MODEL` otherwise). Without a spec, the environment's own `MODEL_PROVIDER`.
+ * `gemini`, `vertex`, `openai`, or `<provider>:<model>` to pick the model (`GEMINI_MODEL` or
+ * `OPENAI_MODEL` otherwise). Without a spec, the environment's own `MODEL_PROVIDER`.
  */
 export async function buildProvider(
   spec: string | undefined,
@@ -100,10 +100,11 @@ export async function buildProvider(
 ): Promise<Provider> {
   const used = { ...env };
   if (spec !== undefined) {
-    const match = /^(offline|gemini|vertex)(?::(.+))?$/.exec(spec.trim());
+    const match = /^(offline|gemini|vertex|openai)(?::(.+))?$/.exec(spec.trim());
     if (!match) {
       throw new ProviderError(
-        `unknown provider ${JSON.stringify(spec)}: use offline, gemini, vertex or gemini:<model>`,
+        `unknown provider ${JSON.stringify(spec)}: ` +
+          "use offline, gemini, vertex, openai or <provider>:<model>",
       );
     }
     const [, kind, model] = match;
@@ -111,7 +112,7 @@ export async function buildProvider(
       throw new ProviderError(`provider "offline" takes no model, got ${JSON.stringify(spec)}`);
     }
     used.MODEL_PROVIDER = kind;
-    if (model) used.GEMINI_MODEL = model;
+    if (model) used[kind === "openai" ? "OPENAI_MODEL" : "GEMINI_MODEL"] = model;
   }
   let config: Config;
   try {
@@ -125,15 +126,18 @@ export async function buildProvider(
     throw err;
   }
   const offline = config.modelProvider === "offline";
+  // Thinking budget and media resolution are Gemini settings: an OpenAI server gets neither.
+  const gemini = config.modelProvider === "gemini" || config.modelProvider === "vertex";
+  const model = offline ? "offline" : gemini ? config.geminiModel : config.openaiModel;
   return {
     info: {
-      provider: spec ?? (offline ? "offline" : `${config.modelProvider}:${config.geminiModel}`),
+      provider: spec ?? (offline ? "offline" : `${config.modelProvider}:${model}`),
       kind: config.modelProvider,
-      model: offline ? "offline" : config.geminiModel,
-      thinking_budget: offline
-        ? null
-        : thinkingBudgetFor(config.geminiModel, config.geminiThinkingBudget),
-      media_resolution: offline ? null : config.geminiMediaResolution ?? null,
+      model,
+      thinking_budget: gemini
+        ? thinkingBudgetFor(config.geminiModel, config.geminiThinkingBudget)
+        : null,
+      media_resolution: gemini ? config.geminiMediaResolution ?? null : null,
       prompt_version: await promptVersion(),
     },
     model: buildModel(config, silentLogger),

@@ -61,6 +61,7 @@ import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { MediaResolutionLevel } from "./media_resolution.ts";
 import { costOf, type Price } from "./prices.ts";
+import { NOT_RUN, spliceImage } from "./wire.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
 export interface AccessTokenSource {
@@ -401,19 +402,9 @@ interface FirstTurn {
   image: string | undefined;
 }
 
-const utf8 = new TextEncoder();
-
 /**
  * The request body as bytes: `body` (the JSON the SDK wrote) with `token`, which stands
- * inside a JSON string, replaced by `image`. Without an image, `body` itself.
- *
- * A base64 image (ASCII, no `"` and no `\`) is encoded straight into the body's buffer: two
- * `indexOf` scans and one `encodeInto`, one allocation, a few times cheaper than the SDK's
- * `JSON.stringify` of a 270 KB string followed by `fetch`'s UTF-8 encoding of the result.
- * Anything else is escaped as `JSON.stringify` escapes it, so a `"` in a hostile client's
- * "image" can never end the string and write fields of its own. (An ASCII control character
- * is left as it is: the body is then not JSON and the API refuses it, as it refuses any image
- * that is not base64; it cannot change what the body says.)
+ * inside a JSON string, replaced by `image` ({@link spliceImage}); without an image, `body`.
  *
  * @throws {Error} when the body does not hold the token once: the SDK no longer writes an
  *   inline part's data as given, and the request would go without its image.
@@ -428,24 +419,7 @@ export function assembleBody(
   if (at < 0 || body.indexOf(token, at + token.length) >= 0) {
     throw new Error("The request body does not hold the screenshot's place exactly once");
   }
-  const before = utf8.encode(body.slice(0, at));
-  const after = utf8.encode(body.slice(at + token.length));
-  if (image.indexOf('"') < 0 && image.indexOf("\\") < 0) {
-    const out = new Uint8Array(before.length + image.length + after.length);
-    const end = before.length + image.length;
-    const { read, written } = utf8.encodeInto(image, out.subarray(before.length, end));
-    if (read === image.length && written === image.length) {
-      out.set(before);
-      out.set(after, end);
-      return out;
-    }
-  }
-  const escaped = utf8.encode(JSON.stringify(image).slice(1, -1));
-  const out = new Uint8Array(before.length + escaped.length + after.length);
-  out.set(before);
-  out.set(escaped, before.length);
-  out.set(after, before.length + escaped.length);
-  return out;
+  return spliceImage(body, at, at + token.length, image);
 }
 
 const CONTENTS_FIRST = '{"contents":';
@@ -480,10 +454,6 @@ export function stableFieldsFirst(body: string): string {
   }
   return `{${rest},${body.slice(1, cut)}}`;
 }
-
-/** The answer to a parallel function call we did not run. */
-const NOT_RUN = "Not run: only the first function call of a turn is executed. Call it again if " +
-  "you still need it.";
 
 /**
  * `budget` moved into the range the model accepts, so one setting works for every model:

@@ -2,8 +2,9 @@
  * Per-model token prices, for `usage.cost_usd`.
  *
  * Defaults are Google's published paid-tier prices for text/image input and output
- * (thinking is billed as output), in USD per million tokens; `MODEL_PRICES` overrides or
- * extends them, e.g. `{"gemini-2.5-flash":{"input":0.3,"output":2.5,"cachedInput":0.075}}`.
+ * (thinking is billed as output) and OpenAI list prices for a few models (to verify, see the
+ * table), in USD per million tokens; `MODEL_PRICES` overrides or extends them, e.g.
+ * `{"gemini-2.5-flash":{"input":0.3,"output":2.5,"cachedInput":0.075}}`.
  *
  * `cachedInput` is the price of input tokens Gemini's implicit cache served
  * (`usageMetadata.cachedContentTokenCount`, which `promptTokenCount` includes). The defaults
@@ -36,6 +37,14 @@ export const DEFAULT_PRICES: PriceTable = {
   "gemini-2.5-flash": { input: 0.3, output: 2.5, cachedInput: 0.075 },
   "gemini-2.5-flash-lite": { input: 0.1, output: 0.4, cachedInput: 0.025 },
   "gemini-2.5-pro": { input: 1.25, output: 10, cachedInput: 0.3125 },
+  // OpenAI list prices (standard tier) as remembered when this was written, not checked against
+  // openai.com/api/pricing: verify them, or set MODEL_PRICES. `cachedInput` is OpenAI's cached
+  // input price (prompt_tokens_details.cached_tokens). gpt-4.1-nano is listed so that the
+  // prefix match of priceOf() cannot bill it as gpt-4.1.
+  "gpt-4.1": { input: 2, output: 8, cachedInput: 0.5 },
+  "gpt-4.1-mini": { input: 0.4, output: 1.6, cachedInput: 0.1 },
+  "gpt-4.1-nano": { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  "gpt-4o-mini": { input: 0.15, output: 0.6, cachedInput: 0.075 },
 };
 
 const PriceTableSchema = z.record(

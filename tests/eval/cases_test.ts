@@ -164,8 +164,9 @@ Deno.test("cases: bad input is one line naming the file and line, exit 2, no rep
       },
       {
         name: "unknown provider",
-        args: [await write("fine.jsonl", GOOD), "--provider", "openai"],
-        line: /^eval: unknown provider "openai": use offline, gemini, vertex or gemini:<model>$/,
+        args: [await write("fine.jsonl", GOOD), "--provider", "anthropic"],
+        line:
+          /^eval: unknown provider "anthropic": use offline, gemini, vertex, openai or <provider>:<model>$/,
       },
       {
         name: "gemini without a key",

@@ -1,12 +1,14 @@
 /**
  * `deno task eval` end to end, as a subprocess: an offline run over the fixtures with
- * `--json`, `--fail-under`, `--baseline`, and two providers side by side (offline and Gemini
- * against the fake Gemini server, through the real SDK and the real analysis loop).
+ * `--json`, `--fail-under`, `--baseline`, two providers side by side (offline and Gemini
+ * against the fake Gemini server, through the real SDK and the real analysis loop), and
+ * `--provider openai:MODEL` against the fake OpenAI-compatible server.
  */
 import assert from "node:assert/strict";
 import { promptVersion } from "../../src/eval/run.ts";
 import { runDeno } from "../fakes/deno_env.ts";
 import { errorAnswer, FakeGemini, functionCallAnswer } from "../fakes/fake_gemini.ts";
+import { FakeOpenAI, textAnswer, toolCallAnswer } from "../fakes/fake_openai.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FIXTURES = "tests/eval/fixtures";
@@ -303,6 +305,96 @@ Deno.test("deno task eval: a case the model fails on counts in the error column"
     assert.equal(p.accuracy, 0);
     assert.equal(p.confusion.extract_task.error, 1);
     assert.equal(fake.requests.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task eval --provider openai:MODEL runs against an OpenAI-compatible server", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "eval_cli_" });
+  try {
+    const summary = { context_summary: "A screen.", current_activity: "Working" };
+    const task = (title: string) =>
+      toolCallAnswer("extract_task", {
+        title,
+        description: title,
+        priority: "medium",
+        tags: [],
+        source_app: "App",
+        inferred_deadline: "",
+        confidence: 0.9,
+        source_category: "message",
+        source_subcategory: "direct_request",
+        relevance_score: 1,
+        ...summary,
+      });
+    // The fixture cases in order (--concurrency 1), as a server that sometimes ignores
+    // tool_choice answers them.
+    await using fake = new FakeOpenAI([
+      task("Send Sarah the Q3 report"), // slack-q3-report: right
+      toolCallAnswer("search_keywords", { query: "Q3 report Sarah" }), // slack-q3-duplicate
+      toolCallAnswer("reject_task", { reason: "Already task #41", ...summary }), // right
+      textAnswer("Just an article."), // article-reading: a repair turn, then
+      toolCallAnswer("no_task_found", summary), // right
+      task("Review pull request #482"), // github-review: right
+      task("Prepare the all-hands slides"), // deleted-slides: wrong (extracted)
+      textAnswer("Music."), // spotify-idle: text twice → no function → no_task_found: right
+      textAnswer("Still music."),
+      toolCallAnswer("no_task_found", summary, {
+        usage: {
+          prompt_tokens: 1000,
+          completion_tokens: 120,
+          completion_tokens_details: { reasoning_tokens: 70 },
+        },
+      }), // tricky-notes: right
+    ]);
+    const out = `${dir}/out.json`;
+    const { code, stdout, stderr } = await evalTask([
+      FIXTURES,
+      "--provider",
+      "openai:gpt-4.1-mini",
+      "--concurrency",
+      "1",
+      "--json",
+      out,
+    ], { OPENAI_API_KEY: "sk-dummy-key", OPENAI_BASE_URL: fake.baseUrl });
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.match(stdout, /^provider\s+openai:gpt-4\.1-mini$/m);
+    assert.match(stdout, /^thinking budget\s+-$/m);
+    assert.match(stdout, /^media resolution\s+-$/m);
+    assert.match(stdout, /^accuracy\s+85\.7%$/m);
+    const p = (await readJson(out)).providers[0];
+    assert.deepEqual([p.provider, p.kind, p.model], [
+      "openai:gpt-4.1-mini",
+      "openai",
+      "gpt-4.1-mini",
+    ]);
+    assert.equal(p.thinking_budget, null);
+    assert.equal(p.media_resolution, null);
+    assert.equal(p.cases, 7);
+    assert.equal(p.correct, 6);
+    assert.equal(p.errors, 0);
+    assert.deepEqual(p.misses.map((m: Json) => [m.id, m.got]), [[
+      "deleted-slides",
+      "extract_task",
+    ]]);
+    // 10 requests, 8 model calls as the loop counts them (a repair is part of its call).
+    assert.equal(fake.requests.length, 10);
+    assert.equal(p.totals.model_calls, 8);
+    assert.equal(p.totals.tool_calls, 1);
+    assert.equal(p.totals.input_tokens, 10_000);
+    assert.equal(p.totals.thinking_tokens, 70);
+    // gpt-4.1-mini: $0.40 / $1.60 per 1M; 9 answers of 50 tokens and one of 120.
+    const cost = (10_000 * 0.4 + (9 * 50 + 120) * 1.6) / 1e6;
+    assert.ok(close(p.totals.cost_usd, cost), String(p.totals.cost_usd));
+    assert.equal(fake.requests[0]!.path, "/v1/chat/completions");
+    assert.equal(fake.requests[0]!.headers.get("authorization"), "Bearer sk-dummy-key");
+    assert.deepEqual(fake.requests.map((r) => r.refused), new Array(10).fill(undefined));
+    // The search ran against the case's seeded store and went back under its call id.
+    const answered = fake.bodies[2]!.messages.at(-1)!;
+    assert.equal(answered.role, "tool");
+    assert.match(String(answered.content), /#41 Send the Q3 report to Sarah/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -235,7 +235,7 @@ Deno.test("deno task replay reads only the settings its in-process server uses",
       [
         "MODEL_PROVIDER=nonsense (beside server-only settings it ignores)",
         { MODEL_PROVIDER: "nonsense", HOST: "0.0.0.0", PORT: "99999" },
-        /^replay: configuration error: MODEL_PROVIDER must be one of gemini, vertex, offline$/,
+        /^replay: configuration error: MODEL_PROVIDER must be one of gemini, vertex, openai, offline$/,
       ],
       [
         "MODEL_PROVIDER=gemini without GEMINI_API_KEY",
