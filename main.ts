@@ -9,7 +9,9 @@
 import { buildAuthenticator, buildModel, sessionLimits } from "./src/compose.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
+import { FallbackModel } from "./src/models/fallback.ts";
 import { InstrumentedModel } from "./src/models/instrumented.ts";
+import { startModelProbe } from "./src/models/probe.ts";
 import { Metrics } from "./src/server/metrics.ts";
 import { type MetricsServer, startMetricsServer } from "./src/server/metrics_server.ts";
 import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
@@ -77,7 +79,17 @@ function main(): void {
   const log = createLogger({ level: config.logLevel });
   const registry = new SessionRegistry();
   const metrics = new Metrics(() => registry.size);
-  const model = new InstrumentedModel(buildModel(config, log), metrics);
+  const built = buildModel(config, log, {
+    onFallback: (name, reason) => metrics.modelFallbacks.inc({ model: name, reason }),
+  });
+  const model = new InstrumentedModel(built, metrics);
+  const probe = config.modelProbe
+    ? startModelProbe({
+      models: built instanceof FallbackModel ? built.models : [built],
+      timeoutMs: config.modelCallTimeoutMs,
+      log,
+    })
+    : undefined;
   let server: ProactiveServer;
   try {
     server = startServer({
@@ -96,6 +108,7 @@ function main(): void {
         ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
         : {}),
       limits: sessionLimits(config),
+      ...(probe ? { ready: () => probe.ready } : {}),
     });
   } catch (err) {
     refuse(listenFailure(err, config.host, "PORT", config.port));
@@ -125,7 +138,7 @@ function main(): void {
     stopping = true;
     const started = performance.now();
     log.info("draining", { signal, sessions: registry.size, timeout_ms: config.drainTimeoutMs });
-    const forced = await server.drain(config.drainTimeoutMs);
+    const [forced] = await Promise.all([server.drain(config.drainTimeoutMs), probe?.stop()]);
     // Metrics stop last, so a scrape during the drain still sees the counts as they settle.
     await metricsServer.shutdown();
     log.info("stopped", { ms: Math.round(performance.now() - started), forced_closes: forced });

@@ -15,6 +15,47 @@ import { MEDIA_RESOLUTION_LEVELS, type MediaResolutionLevel } from "./models/med
 /** OpenAI's own endpoint, the default `OPENAI_BASE_URL`. */
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
 
+/** The providers a model can come from. */
+export const MODEL_PROVIDERS = ["gemini", "vertex", "openai", "offline"] as const;
+/** A model provider. */
+export type ModelProvider = (typeof MODEL_PROVIDERS)[number];
+
+/** One model of `MODEL_FALLBACKS`: its provider and name (none for `offline`). */
+export interface ModelRef {
+  provider: ModelProvider;
+  model: string;
+}
+
+/** Most entries `MODEL_FALLBACKS` takes. */
+export const MAX_FALLBACKS = 5;
+
+/**
+ * `MODEL_FALLBACKS`: comma-separated `provider:model` entries (`offline` alone), or the
+ * sentence saying what is wrong. Each entry uses its provider's settings (keys, base URLs).
+ */
+export function parseModelFallbacks(value: string): ModelRef[] | string {
+  const refs: ModelRef[] = [];
+  const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+  if (entries.length > MAX_FALLBACKS) {
+    return `MODEL_FALLBACKS takes at most ${MAX_FALLBACKS} models, got ${entries.length}`;
+  }
+  for (const entry of entries) {
+    const colon = entry.indexOf(":");
+    const provider = (colon < 0 ? entry : entry.slice(0, colon)).trim().toLowerCase();
+    const model = colon < 0 ? "" : entry.slice(colon + 1).trim();
+    if (!(MODEL_PROVIDERS as readonly string[]).includes(provider)) {
+      return `MODEL_FALLBACKS entry ${quoted(entry)}: the provider must be one of ${
+        MODEL_PROVIDERS.join(", ")
+      } (as provider:model)`;
+    }
+    if (provider !== "offline" && (!model || /\s/.test(model))) {
+      return `MODEL_FALLBACKS entry ${quoted(entry)}: write it as ${provider}:MODEL_NAME`;
+    }
+    refs.push({ provider: provider as ModelProvider, model: provider === "offline" ? "" : model });
+  }
+  return refs;
+}
+
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** A log level. */
@@ -24,7 +65,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   port: number;
   host: string;
-  modelProvider: "gemini" | "vertex" | "openai" | "offline";
+  modelProvider: ModelProvider;
   geminiApiKey?: string;
   geminiModel: string;
   geminiBaseUrl?: string;
@@ -43,6 +84,12 @@ export interface Config {
   openaiModel: string;
   /** Whether the screenshot is sent (`OPENAI_VISION`); false sends text only. */
   openaiVision: boolean;
+  /** Further models, in order, for calls the primary cannot answer (`MODEL_FALLBACKS`). */
+  modelFallbacks: ModelRef[];
+  /** How long a model that failed is skipped (`MODEL_COOLDOWN_SEC`), seconds. */
+  modelCooldownSec: number;
+  /** Probe every model at start; not ready until the primary answered (`MODEL_PROBE`). */
+  modelProbe: boolean;
   /** Token prices by model, defaults merged with `MODEL_PRICES`. */
   modelPrices: PriceTable;
   authMode: "firebase" | "none";
@@ -191,7 +238,7 @@ const optText = z.string().optional().transform((v) => v?.trim() || undefined);
 const EnvSchema = z.object({
   PORT: intVar("PORT", 8080, 0, 65535),
   HOST: optText,
-  MODEL_PROVIDER: enumVar("MODEL_PROVIDER", ["gemini", "vertex", "openai", "offline"] as const),
+  MODEL_PROVIDER: enumVar("MODEL_PROVIDER", MODEL_PROVIDERS),
   GEMINI_API_KEY: optText,
   GEMINI_MODEL: optText,
   GEMINI_BASE_URL: urlVar("GEMINI_BASE_URL"),
@@ -203,6 +250,17 @@ const EnvSchema = z.object({
   OPENAI_BASE_URL: urlVar("OPENAI_BASE_URL"),
   OPENAI_MODEL: optText,
   OPENAI_VISION: boolVar("OPENAI_VISION", true),
+  MODEL_FALLBACKS: z.string().optional().transform((value, ctx) => {
+    if (value === undefined || value.trim() === "") return [] as ModelRef[];
+    const refs = parseModelFallbacks(value);
+    if (typeof refs === "string") {
+      ctx.addIssue({ code: "custom", message: refs });
+      return z.NEVER;
+    }
+    return refs;
+  }),
+  MODEL_COOLDOWN_SEC: intVar("MODEL_COOLDOWN_SEC", 30, 0, 3_600),
+  MODEL_PROBE: boolVar("MODEL_PROBE", false),
   MODEL_PRICES: z.string().optional().transform((value, ctx) => {
     if (value === undefined || value.trim() === "") return DEFAULT_PRICES;
     const table = parsePrices(value);
@@ -274,6 +332,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     GEMINI_API_KEY: true,
     GOOGLE_CLOUD_PROJECT: true,
     OPENAI_API_KEY: true,
+    MODEL_FALLBACKS: true,
     AUTH_MODE: true,
     FIREBASE_PROJECT_ID: true,
   }).safeParse(env);
@@ -291,21 +350,34 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (authMode === "firebase" && !picked.data.FIREBASE_PROJECT_ID) {
       lines.push("FIREBASE_PROJECT_ID is required when AUTH_MODE=firebase");
     }
-    if (modelProvider === "gemini" && !picked.data.GEMINI_API_KEY) {
-      lines.push("GEMINI_API_KEY is required when MODEL_PROVIDER=gemini");
+    // The primary and each fallback need their provider's credentials; one line per provider.
+    const providers = new Map<ModelProvider, string>([[modelProvider, "MODEL_PROVIDER"]]);
+    for (const ref of picked.data.MODEL_FALLBACKS) {
+      if (!providers.has(ref.provider)) providers.set(ref.provider, "MODEL_FALLBACKS");
     }
-    if (modelProvider === "vertex" && !picked.data.GOOGLE_CLOUD_PROJECT) {
-      lines.push("GOOGLE_CLOUD_PROJECT is required when MODEL_PROVIDER=vertex");
-    }
-    if (modelProvider === "openai" && !picked.data.OPENAI_API_KEY) {
-      // OpenAI's own API needs a key; a local server (another OPENAI_BASE_URL) may not. A bad
-      // URL has its own line.
-      const base = EnvSchema.shape.OPENAI_BASE_URL.safeParse(env.OPENAI_BASE_URL);
-      if (base.success && openaiBaseUrl(base.data) === DEFAULT_OPENAI_BASE_URL) {
-        lines.push(
-          "OPENAI_API_KEY is required when MODEL_PROVIDER=openai uses api.openai.com " +
-            "(set OPENAI_BASE_URL for a server that needs no key)",
-        );
+    for (const [provider, by] of providers) {
+      const named = by === "MODEL_PROVIDER"
+        ? `MODEL_PROVIDER=${provider}`
+        : `MODEL_FALLBACKS has ${provider}`;
+      if (provider === "gemini" && !picked.data.GEMINI_API_KEY) {
+        lines.push(`GEMINI_API_KEY is required when ${named}`);
+      }
+      if (provider === "vertex" && !picked.data.GOOGLE_CLOUD_PROJECT) {
+        lines.push(`GOOGLE_CLOUD_PROJECT is required when ${named}`);
+      }
+      if (provider === "openai" && !picked.data.OPENAI_API_KEY) {
+        // OpenAI's own API needs a key; a local server (another OPENAI_BASE_URL) may not. A
+        // bad URL has its own line.
+        const base = EnvSchema.shape.OPENAI_BASE_URL.safeParse(env.OPENAI_BASE_URL);
+        if (base.success && openaiBaseUrl(base.data) === DEFAULT_OPENAI_BASE_URL) {
+          const when = by === "MODEL_PROVIDER"
+            ? `${named} uses api.openai.com`
+            : "MODEL_FALLBACKS has an openai model on api.openai.com";
+          lines.push(
+            `OPENAI_API_KEY is required when ${when} ` +
+              "(set OPENAI_BASE_URL for a server that needs no key)",
+          );
+        }
       }
     }
   }
@@ -332,6 +404,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     openaiBaseUrl: openaiBaseUrl(e.OPENAI_BASE_URL),
     openaiModel: e.OPENAI_MODEL ?? "gpt-4.1-mini",
     openaiVision: e.OPENAI_VISION,
+    modelFallbacks: e.MODEL_FALLBACKS,
+    modelCooldownSec: e.MODEL_COOLDOWN_SEC,
+    modelProbe: e.MODEL_PROBE,
     modelPrices: e.MODEL_PRICES,
     authMode,
     firebaseJwksUrl: e.FIREBASE_JWKS_URL ?? DEFAULT_FIREBASE_JWKS_URL,
@@ -386,6 +461,7 @@ export const SERVER_ONLY_VARIABLES = [
   "DRAIN_TIMEOUT_MS",
   "HEADER_TIMEOUT_MS",
   "METRICS_PORT",
+  "MODEL_PROBE",
   "LOG_LEVEL",
 ] as const satisfies readonly (keyof typeof EnvSchema.shape)[];
 

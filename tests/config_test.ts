@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.ts";
+import { CONFIG_VARIABLES, ConfigError, loadAnalysisConfig, loadConfig } from "../src/config.ts";
 import { DEFAULT_LIST_CAPS } from "../src/protocol/codec.ts";
 
 function refusal(env: Record<string, string>): string[] {
@@ -262,5 +262,62 @@ Deno.test("MODEL_PROVIDER=openai reads the OPENAI_* variables", async (t) => {
   await t.step("the key is never echoed in a refusal", () => {
     const lines = refusal({ MODEL_PROVIDER: "openai", OPENAI_API_KEY: "sk-SECRET", PORT: "x" });
     assert.ok(lines.every((line) => !line.includes("sk-SECRET")), lines.join("\n"));
+  });
+});
+
+Deno.test("MODEL_FALLBACKS, MODEL_COOLDOWN_SEC and MODEL_PROBE", async (t) => {
+  await t.step("defaults: no fallbacks, a 30 s cool-down, no probe", () => {
+    const config = loadConfig({});
+    assert.deepEqual(config.modelFallbacks, []);
+    assert.equal(config.modelCooldownSec, 30);
+    assert.equal(config.modelProbe, false);
+  });
+  await t.step("provider:model entries in order, offline alone", () => {
+    const config = loadConfig({
+      GEMINI_API_KEY: "AIza-x",
+      OPENAI_BASE_URL: "http://127.0.0.1:1234/v1",
+      MODEL_FALLBACKS: " gemini:gemini-2.5-flash-lite ,OpenAI:gpt-4.1-mini,offline",
+      MODEL_COOLDOWN_SEC: "0",
+      MODEL_PROBE: "true",
+    });
+    assert.deepEqual(config.modelFallbacks, [
+      { provider: "gemini", model: "gemini-2.5-flash-lite" },
+      { provider: "openai", model: "gpt-4.1-mini" },
+      { provider: "offline", model: "" },
+    ]);
+    assert.equal(config.modelCooldownSec, 0);
+    assert.equal(config.modelProbe, true);
+  });
+  await t.step("refused: unknown providers, missing names, too many, bad numbers", () => {
+    assert.deepEqual(refusal({ MODEL_FALLBACKS: "anthropic:claude" }), [
+      'MODEL_FALLBACKS entry "anthropic:claude": the provider must be one of gemini, vertex, ' +
+      "openai, offline (as provider:model)",
+    ]);
+    assert.deepEqual(refusal({ GEMINI_API_KEY: "k", MODEL_FALLBACKS: "gemini:" }), [
+      'MODEL_FALLBACKS entry "gemini:": write it as gemini:MODEL_NAME',
+    ]);
+    assert.deepEqual(refusal({ MODEL_FALLBACKS: "offline,".repeat(6) }), [
+      "MODEL_FALLBACKS takes at most 5 models, got 6",
+    ]);
+    assert.deepEqual(refusal({ MODEL_COOLDOWN_SEC: "-1", MODEL_PROBE: "maybe" }), [
+      "MODEL_COOLDOWN_SEC must be an integer from 0 to 3600",
+      "MODEL_PROBE must be true or false",
+    ]);
+  });
+  await t.step("each fallback's provider needs its credentials, one line per provider", () => {
+    assert.deepEqual(
+      refusal({
+        MODEL_FALLBACKS: "gemini:gemini-2.5-flash-lite,vertex:gemini-2.5-pro,openai:gpt-4.1",
+      }),
+      [
+        "GEMINI_API_KEY is required when MODEL_FALLBACKS has gemini",
+        "GOOGLE_CLOUD_PROJECT is required when MODEL_FALLBACKS has vertex",
+        "OPENAI_API_KEY is required when MODEL_FALLBACKS has an openai model on api.openai.com " +
+        "(set OPENAI_BASE_URL for a server that needs no key)",
+      ],
+    );
+  });
+  await t.step("MODEL_PROBE is a listener's setting: the replay never reads it", () => {
+    assert.equal(loadAnalysisConfig({ MODEL_PROBE: "maybe" }).modelProbe, false);
   });
 });

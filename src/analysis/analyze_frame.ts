@@ -173,6 +173,7 @@ async function* loop(
     usage.output_tokens += reply.usage.outputTokens;
     usage.thinking_tokens += reply.usage.thinkingTokens ?? 0;
     usage.cost_usd += reply.usage.costUsd;
+    usage.model = reply.model ?? model.name;
     turns.push({ role: "model", reply });
 
     const fn = reply.functionCall;

@@ -72,6 +72,11 @@ export interface ModelReply {
   /** Why the answer is empty or cut short (e.g. `SAFETY`), when the provider says. */
   finishReason?: string;
   usage: ModelUsage;
+  /**
+   * The model that gave this reply (`provider:model`), when a chain of models chose it;
+   * otherwise the loop names the model it called.
+   */
+  model?: string;
 }
 
 /** The result of a search the desktop ran, as it goes back to the model. */

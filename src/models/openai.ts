@@ -57,6 +57,7 @@ import { DEFAULT_OPENAI_BASE_URL } from "../config.ts";
 import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { costOf, type Price } from "./prices.ts";
+import type { Probeable, ProbeDetails } from "./probe.ts";
 import { NOT_RUN, spliceImage } from "./wire.ts";
 
 type Message = OpenAI.ChatCompletionMessageParam;
@@ -157,7 +158,7 @@ interface RawUsage {
 }
 
 /** A {@link Model} backed by an OpenAI-compatible Chat Completions server. */
-export class OpenAIModel implements Model {
+export class OpenAIModel implements Model, Probeable {
   readonly name: string;
   #client: OpenAI;
   #options: OpenAIModelOptions;
@@ -192,6 +193,11 @@ export class OpenAIModel implements Model {
       project: null,
       fetch: (input, init) => this.#fetch(input, init),
     });
+  }
+
+  /** The `tool_choice` form this server takes, as far as is known (for the start-up probe). */
+  probeDetails(): ProbeDetails {
+    return { toolChoice: this.#toolChoice };
   }
 
   async generate(conversation: Conversation, signal: AbortSignal): Promise<ModelReply> {

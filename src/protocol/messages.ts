@@ -214,6 +214,8 @@ export const Usage = z.object({
   cost_usd: z.number(),
   /** Additive: why no model was called (`unchanged_screen`). */
   skipped: z.enum(["unchanged_screen"]).optional(),
+  /** Additive: the model that decided (`provider:model`); absent without a model call. */
+  model: z.string().optional(),
 });
 /** Per-frame accounting. */
 export type Usage = T.Usage;

@@ -223,6 +223,11 @@ export interface Usage {
   cost_usd: number;
   /** Additive: set when no model was called, and why (docs/protocol.md §5.9). */
   skipped?: "unchanged_screen";
+  /**
+   * Additive: the model that decided (`provider:model`, e.g. `gemini:gemini-2.5-flash`), which
+   * after a fallback is not the configured one; absent when no model was called.
+   */
+  model?: string;
 }
 
 /** The fields every `analysis_outcome` has. */

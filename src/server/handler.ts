@@ -34,6 +34,11 @@ export interface HandlerOptions {
   rateLimiter?: FrameRateLimiter;
   /** Seconds without a pong before a peer is considered dead (WebSocket ping/pong). */
   idleTimeoutSeconds: number;
+  /**
+   * Whether the service may take traffic besides the drain (`MODEL_PROBE`: once the primary
+   * model answered); `/readyz` says 503 `warming_up` until then. Default: always.
+   */
+  ready?: () => boolean;
   /** Today's date for analyses; injectable for tests. */
   today?: () => string;
 }
@@ -113,6 +118,8 @@ export function createHandler(
       case "/readyz":
         return registry.draining
           ? json(503, { status: "draining" })
+          : options.ready && !options.ready()
+          ? json(503, { status: "warming_up" })
           : json(200, { status: "ready" });
       case "/v1/proactive/schema":
         schemaText ??= protocolJsonSchemaText();

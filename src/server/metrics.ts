@@ -165,6 +165,10 @@ export class Metrics {
     "proactive_model_call_errors_total",
     "Model calls that failed, by reason.",
   );
+  readonly modelFallbacks = new Counter<"model" | "reason">(
+    "proactive_model_fallbacks_total",
+    "Model calls that moved on to the next model of MODEL_FALLBACKS, by the model left and why.",
+  );
   readonly toolCallsTotal = new Counter<"tool_kind">(
     "proactive_tool_calls_total",
     "Searches the desktop was asked to run, by tool kind.",
@@ -231,6 +235,7 @@ export class Metrics {
       this.frameDuration,
       this.modelCallDuration,
       this.modelCallErrors,
+      this.modelFallbacks,
       this.toolCallsTotal,
       this.toolWait,
       this.toolTimeouts,
