@@ -851,50 +851,33 @@ async function main(values: { quick: boolean; out: string | undefined }): Promis
         }
       };
 
-      const reps: { ours: RunRecord; bare: RunRecord }[] = [];
-      for (let i = 0; i < plan.targetReps; i++) {
-        reps.push(
-          await pair({
-            scenario: "no_task",
-            bytes: 200 * 1024,
-            sessions: TARGET_SESSIONS,
-            modelLatencyMs: 0,
-            warmupMs: plan.targetWarmupMs,
-            windowMs: plan.targetWindowMs,
-          }),
-        );
-      }
-      report.throughput = {
-        ours: combine(reps.map((p) => p.ours)),
-        bare: combine(reps.map((p) => p.bare)),
-        reps: reps.map((p) => ({
-          ours: p.ours.result.framesPerSecond,
-          bare: p.bare.result.framesPerSecond,
-        })),
+      /** The throughput target's cell, `plan.targetReps` times, alternating ours and bare. */
+      const repeated = async (shape: LoadShape) => {
+        const reps: { ours: RunRecord; bare: RunRecord }[] = [];
+        for (let i = 0; i < plan.targetReps; i++) {
+          reps.push(
+            await pair({
+              scenario: "no_task",
+              bytes: 200 * 1024,
+              sessions: TARGET_SESSIONS,
+              modelLatencyMs: 0,
+              warmupMs: plan.targetWarmupMs,
+              windowMs: plan.targetWindowMs,
+              shape,
+            }),
+          );
+        }
+        return {
+          ours: combine(reps.map((p) => p.ours)),
+          bare: combine(reps.map((p) => p.bare)),
+          reps: reps.map((p) => ({
+            ours: p.ours.result.framesPerSecond,
+            bare: p.bare.result.framesPerSecond,
+          })),
+        };
       };
-
-      const typicalReps: { ours: RunRecord; bare: RunRecord }[] = [];
-      for (let i = 0; i < plan.targetReps; i++) {
-        typicalReps.push(
-          await pair({
-            scenario: "no_task",
-            bytes: 200 * 1024,
-            sessions: TARGET_SESSIONS,
-            modelLatencyMs: 0,
-            warmupMs: plan.targetWarmupMs,
-            windowMs: plan.targetWindowMs,
-            shape: "typical",
-          }),
-        );
-      }
-      report.typical = {
-        ours: combine(typicalReps.map((p) => p.ours)),
-        bare: combine(typicalReps.map((p) => p.bare)),
-        reps: typicalReps.map((p) => ({
-          ours: p.ours.result.framesPerSecond,
-          bare: p.bare.result.framesPerSecond,
-        })),
-      };
+      report.throughput = await repeated("small");
+      report.typical = await repeated("typical");
 
       report.latency = await pair({
         scenario: "no_task",

@@ -61,6 +61,7 @@ import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { MediaResolutionLevel } from "./media_resolution.ts";
 import { costOf, type Price } from "./prices.ts";
+import { backoffMs, parseRetryAfter, permissionError, sleepBeforeRetry } from "./retry.ts";
 import { NOT_RUN, spliceImage } from "./wire.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
@@ -249,7 +250,12 @@ export class GeminiModel implements Model {
         this.#report(failure, attempt);
         if (last) throw failure.error;
         const hint = retryAfterMs ?? retryDelayFromBody(err);
-        await sleep(hint ?? this.#backoff(attempt), signal, conversation.deadline, failure.error);
+        await sleepBeforeRetry(
+          hint ?? backoffMs(attempt, this.#options),
+          signal,
+          conversation.deadline,
+          failure.error,
+        );
       }
     }
   }
@@ -382,15 +388,6 @@ export class GeminiModel implements Model {
       reply.finishReason ??= "text only";
     }
     return reply;
-  }
-
-  #backoff(attempt: number): number {
-    const base = this.#options.retryBaseMs ?? 500;
-    const max = this.#options.retryMaxMs ?? 5_000;
-    const random = this.#options.random ?? Math.random;
-    // Full jitter: anywhere from half to all of the exponential step.
-    const step = Math.min(max, base * 2 ** attempt);
-    return Math.round(step / 2 + random() * step / 2);
   }
 }
 
@@ -535,54 +532,9 @@ function classify(err: unknown, status: number | undefined, sent: boolean): Fail
   return { retryable: true, error: new ModelError("NETWORK", MESSAGES.network) };
 }
 
-/**
- * The Deno permission error in `err` or its causes: `NotCapable` when a `--allow-*` flag is
- * missing (google-auth-library reading the gcloud credentials file, gcp-metadata listing the
- * network interfaces), `PermissionDenied` when the operating system refuses.
- */
-function permissionError(err: unknown): Error | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return e;
-  }
-  return undefined;
-}
-
-/** `Retry-After` in ms, from seconds or an HTTP date. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 /** Google's `RetryInfo.retryDelay` ("12s", "0.5s") from an error body, in ms. */
 function retryDelayFromBody(err: unknown): number | undefined {
   if (!(err instanceof Error)) return undefined;
   const m = /"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"/.exec(err.message);
   return m ? Math.round(Number(m[1]) * 1000) : undefined;
-}
-
-/**
- * Waits `ms` before the next attempt. Gives up at once (throwing `error`) when the wait
- * would end past `deadline`; stops with the signal's reason when it aborts.
- */
-function sleep(
-  ms: number,
-  signal: AbortSignal,
-  deadline: number | undefined,
-  error: ModelError,
-): Promise<void> {
-  if (deadline !== undefined && performance.now() + ms >= deadline) return Promise.reject(error);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

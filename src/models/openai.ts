@@ -58,6 +58,7 @@ import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { costOf, type Price } from "./prices.ts";
 import type { Probeable, ProbeDetails } from "./probe.ts";
+import { backoffMs, parseRetryAfter, permissionError, sleepBeforeRetry } from "./retry.ts";
 import { NOT_RUN, spliceImage } from "./wire.ts";
 
 type Message = OpenAI.ChatCompletionMessageParam;
@@ -296,7 +297,12 @@ export class OpenAIModel implements Model, Probeable {
         this.#report(failure, attempt);
         if (!retryable || attempt >= maxRetries) throw failure.error;
         const hint = err instanceof APIError ? retryAfter(err.headers) : undefined;
-        await sleep(hint ?? this.#backoff(attempt), signal, deadline, failure.error);
+        await sleepBeforeRetry(
+          hint ?? backoffMs(attempt, this.#options),
+          signal,
+          deadline,
+          failure.error,
+        );
         attempt++;
       }
     }
@@ -414,15 +420,6 @@ export class OpenAIModel implements Model, Probeable {
       return Promise.reject(new Error("The request body does not hold one known screenshot"));
     }
     return fetch(input, { ...init, body: spliceImage(body, at, end, image) });
-  }
-
-  #backoff(attempt: number): number {
-    const base = this.#options.retryBaseMs ?? 500;
-    const max = this.#options.retryMaxMs ?? 5_000;
-    const random = this.#options.random ?? Math.random;
-    // Full jitter: anywhere from half to all of the exponential step.
-    const step = Math.min(max, base * 2 ** attempt);
-    return Math.round(step / 2 + random() * step / 2);
   }
 }
 
@@ -650,46 +647,9 @@ function classify(err: unknown): Failure {
   return { retryable: true, error: new ModelError("NETWORK", MESSAGES.network) };
 }
 
-/** The Deno permission error in `err` or its causes (`--allow-net` missing, or the OS). */
-function permissionError(err: unknown): Error | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return e;
-  }
-  return undefined;
-}
-
 /** The server's retry hint in ms: `retry-after-ms`, else `Retry-After` (seconds or a date). */
 export function retryAfter(headers: Headers | undefined, now = Date.now()): number | undefined {
   const ms = Number(headers?.get("retry-after-ms") ?? Number.NaN);
   if (Number.isFinite(ms) && ms >= 0) return Math.round(ms);
-  const value = headers?.get("retry-after");
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/**
- * Waits `ms` before the next attempt. Gives up at once (throwing `error`) when the wait
- * would end past `deadline`; stops with the signal's reason when it aborts.
- */
-function sleep(
-  ms: number,
-  signal: AbortSignal,
-  deadline: number | undefined,
-  error: ModelError,
-): Promise<void> {
-  if (deadline !== undefined && performance.now() + ms >= deadline) return Promise.reject(error);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  return parseRetryAfter(headers?.get("retry-after") ?? null, now);
 }

@@ -4,9 +4,9 @@ import type { AnalysisRequest } from "../../src/analysis/model.ts";
 import {
   GeminiModel,
   type GeminiModelOptions,
-  parseRetryAfter,
   thinkingBudgetFor,
 } from "../../src/models/gemini.ts";
+import { parseRetryAfter } from "../../src/models/retry.ts";
 import { costOf, DEFAULT_PRICES, parsePrices, priceOf } from "../../src/models/prices.ts";
 import { AnalysisOutcome, ServerError, type ToolResult } from "../../src/protocol/messages.ts";
 import {
