@@ -87,7 +87,7 @@ Name of the Secret holding the Gemini API key: the existing one, else the chart'
 Whether the chart creates the API key Secret ("true" or empty).
 */}}
 {{- define "proactive.createSecret" -}}
-{{- if and (eq .Values.model.provider "gemini") .Values.model.apiKey.value (not .Values.model.apiKey.existingSecret) }}true{{- end }}
+{{- if and (or (eq .Values.model.provider "gemini") (contains "gemini:" .Values.model.fallbacks)) .Values.model.apiKey.value (not .Values.model.apiKey.existingSecret) }}true{{- end }}
 {{- end }}
 
 {{/*
@@ -102,11 +102,14 @@ Rules across values that a JSON Schema cannot express; each failure names the va
 */}}
 {{- define "proactive.validate" -}}
 {{- $_ := required "auth.firebaseProjectId is required: the server refuses AUTH_MODE=none on 0.0.0.0" .Values.auth.firebaseProjectId }}
-{{- if and (eq .Values.model.provider "gemini") (not .Values.model.apiKey.existingSecret) (not .Values.model.apiKey.value) }}
-{{- fail "model.provider=gemini needs model.apiKey.existingSecret (preferred) or model.apiKey.value" }}
+{{- if and (or (eq .Values.model.provider "gemini") (contains "gemini:" .Values.model.fallbacks)) (not .Values.model.apiKey.existingSecret) (not .Values.model.apiKey.value) }}
+{{- fail "model.provider=gemini (or a gemini: fallback) needs model.apiKey.existingSecret (preferred) or model.apiKey.value" }}
 {{- end }}
-{{- if and (eq .Values.model.provider "vertex") (not .Values.model.vertex.project) }}
-{{- fail "model.provider=vertex needs model.vertex.project" }}
+{{- if and (or (eq .Values.model.provider "vertex") (contains "vertex:" .Values.model.fallbacks)) (not .Values.model.vertex.project) }}
+{{- fail "model.provider=vertex (or a vertex: fallback) needs model.vertex.project" }}
+{{- end }}
+{{- if and (or (eq .Values.model.provider "openai") (contains "openai:" .Values.model.fallbacks)) (not .Values.model.openai.baseUrl) (not .Values.model.openai.apiKey.existingSecret) }}
+{{- fail "model.provider=openai (or an openai: fallback) on api.openai.com needs model.openai.apiKey.existingSecret" }}
 {{- end }}
 {{- if eq (int .Values.metrics.port) (int .Values.containerPort) }}
 {{- fail "metrics.port must differ from containerPort: metrics are never served on the public port" }}
