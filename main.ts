@@ -14,9 +14,10 @@ import { InstrumentedModel } from "./src/models/instrumented.ts";
 import { startModelProbe } from "./src/models/probe.ts";
 import { Metrics } from "./src/server/metrics.ts";
 import { type MetricsServer, startMetricsServer } from "./src/server/metrics_server.ts";
-import { FrameRateLimiter } from "./src/server/rate_limiter.ts";
+import { RedisLimits } from "./src/server/redis_limits.ts";
 import { SessionRegistry } from "./src/server/registry.ts";
 import { type ProactiveServer, startServer } from "./src/server/server.ts";
+import { UserLimits } from "./src/server/user_limits.ts";
 
 /** `scheme://host:port` plus `path`, with an IPv6 host in brackets. */
 function httpUrl(addr: Deno.NetAddr, path = "", scheme = "http"): string {
@@ -90,6 +91,25 @@ function main(): void {
       log,
     })
     : undefined;
+  // Per-user limits: this process's own, or shared through Redis (falling back to its own
+  // whenever Redis does not answer in time). The connection is made in the background.
+  const userLimits = new UserLimits({
+    maxSessionsPerUser: config.maxSessionsPerUser,
+    framesPerMinute: config.rateLimitFramesPerMinute,
+    dailyBudgetUsd: config.userDailyBudgetUsd,
+    ...(config.redisUrl
+      ? {
+        shared: new RedisLimits({
+          url: config.redisUrl,
+          ...(config.redisCaCert ? { caCert: config.redisCaCert } : {}),
+          timeoutMs: config.redisTimeoutMs,
+          leaseMs: config.redisSessionLeaseSec * 1000,
+          log,
+          metrics,
+        }),
+      }
+      : {}),
+  });
   let server: ProactiveServer;
   try {
     server = startServer({
@@ -104,9 +124,7 @@ function main(): void {
       maxSessions: config.maxSessions,
       maxSessionsPerUser: config.maxSessionsPerUser,
       idleTimeoutSeconds: config.idleTimeoutSec,
-      ...(config.rateLimitFramesPerMinute > 0
-        ? { rateLimiter: new FrameRateLimiter({ perMinute: config.rateLimitFramesPerMinute }) }
-        : {}),
+      userLimits,
       limits: sessionLimits(config),
       ...(probe ? { ready: () => probe.ready } : {}),
     });
@@ -139,6 +157,8 @@ function main(): void {
     const started = performance.now();
     log.info("draining", { signal, sessions: registry.size, timeout_ms: config.drainTimeoutMs });
     const [forced] = await Promise.all([server.drain(config.drainTimeoutMs), probe?.stop()]);
+    // After the drain: every session has released its lease.
+    await userLimits.close();
     // Metrics stop last, so a scrape during the drain still sees the counts as they settle.
     await metricsServer.shutdown();
     log.info("stopped", { ms: Math.round(performance.now() - started), forced_closes: forced });

@@ -110,6 +110,16 @@ export interface Config {
   maxSessionsPerUser: number;
   /** Frames per user per minute; 0 turns the budget off. */
   rateLimitFramesPerMinute: number;
+  /** US dollars of model cost per user per UTC day (`USER_DAILY_BUDGET_USD`); 0 turns it off. */
+  userDailyBudgetUsd: number;
+  /** Redis for limits shared by every process (`REDIS_URL`, may hold a password); unset: per process. */
+  redisUrl?: string;
+  /** PEM CA certificate(s) a `rediss://` server's certificate is checked against; unset: system. */
+  redisCaCert?: string;
+  /** The bound on every Redis command, ms (`REDIS_TIMEOUT_MS`). */
+  redisTimeoutMs: number;
+  /** How long a session's lease in Redis outlives its last renewal, seconds. */
+  redisSessionLeaseSec: number;
   /** Seconds without a pong before a WebSocket peer is considered dead. */
   idleTimeoutSec: number;
   /** How long a drain lets running frames finish before closing every socket. */
@@ -219,6 +229,51 @@ function urlVar(name: string) {
     });
 }
 
+/** A non-negative decimal number (e.g. US dollars) from `min` to `max`. */
+function numberVar(name: string, fallback: number, min: number, max: number) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return fallback;
+      const text = value.trim();
+      const n = Number(text);
+      if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `${name} must be a number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+/**
+ * `REDIS_URL`: `redis://` or `rediss://` (TLS), host required. The value may hold a password,
+ * so the error line never repeats it.
+ */
+function redisUrlVar(name: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      let url: URL | undefined;
+      try {
+        url = new URL(value.trim());
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "redis:" && url.protocol !== "rediss:") || !url.hostname) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} must be a redis:// or rediss:// URL with a host ` +
+            "(e.g. rediss://:PASSWORD@10.0.0.3:6378); the value is not shown",
+        });
+        return z.NEVER;
+      }
+      return value.trim();
+    });
+}
+
 function boolVar(name: string, fallback: boolean) {
   return z
     .string()
@@ -288,6 +343,21 @@ const EnvSchema = z.object({
   MAX_SESSIONS: intVar("MAX_SESSIONS", 10_000, 1, 1_000_000),
   MAX_SESSIONS_PER_USER: intVar("MAX_SESSIONS_PER_USER", 5, 1, 10_000),
   RATE_LIMIT_FRAMES_PER_MINUTE: intVar("RATE_LIMIT_FRAMES_PER_MINUTE", 120, 0, 1_000_000),
+  USER_DAILY_BUDGET_USD: numberVar("USER_DAILY_BUDGET_USD", 0, 0, 1_000_000),
+  REDIS_URL: redisUrlVar("REDIS_URL"),
+  REDIS_CA_CERT: z.string().optional().transform((value, ctx) => {
+    if (value === undefined || value.trim() === "") return undefined;
+    if (!value.includes("-----BEGIN CERTIFICATE-----")) {
+      ctx.addIssue({
+        code: "custom",
+        message: "REDIS_CA_CERT must hold PEM certificates (-----BEGIN CERTIFICATE-----)",
+      });
+      return z.NEVER;
+    }
+    return value.trim();
+  }),
+  REDIS_TIMEOUT_MS: intVar("REDIS_TIMEOUT_MS", 50, 1, 10_000),
+  REDIS_SESSION_LEASE_SEC: intVar("REDIS_SESSION_LEASE_SEC", 30, 1, 3_600),
   IDLE_TIMEOUT_SEC: intVar("IDLE_TIMEOUT_SEC", 30, 1, 3_600),
   DRAIN_TIMEOUT_MS: intVar("DRAIN_TIMEOUT_MS", 20_000, 0, 600_000),
   HELLO_TIMEOUT_MS: intVar("HELLO_TIMEOUT_MS", 15_000, 1, 600_000),
@@ -390,6 +460,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   ) {
     lines.push("METRICS_PORT must differ from PORT: metrics are never served on the public port");
   }
+  if (
+    parsed.success && parsed.data.REDIS_CA_CERT &&
+    !parsed.data.REDIS_URL?.toLowerCase().startsWith("rediss:")
+  ) {
+    lines.push("REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)");
+  }
   if (!parsed.success || lines.length) throw new ConfigError(lines);
 
   const e = parsed.data;
@@ -426,6 +502,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxSessions: e.MAX_SESSIONS,
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     rateLimitFramesPerMinute: e.RATE_LIMIT_FRAMES_PER_MINUTE,
+    userDailyBudgetUsd: e.USER_DAILY_BUDGET_USD,
+    redisTimeoutMs: e.REDIS_TIMEOUT_MS,
+    redisSessionLeaseSec: e.REDIS_SESSION_LEASE_SEC,
     idleTimeoutSec: e.IDLE_TIMEOUT_SEC,
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     helloTimeoutMs: e.HELLO_TIMEOUT_MS,
@@ -441,6 +520,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.GOOGLE_CLOUD_PROJECT) config.googleCloudProject = e.GOOGLE_CLOUD_PROJECT;
   if (e.OPENAI_API_KEY) config.openaiApiKey = e.OPENAI_API_KEY;
   if (e.FIREBASE_PROJECT_ID) config.firebaseProjectId = e.FIREBASE_PROJECT_ID;
+  if (e.REDIS_URL) config.redisUrl = e.REDIS_URL;
+  if (e.REDIS_CA_CERT) config.redisCaCert = e.REDIS_CA_CERT;
   return config;
 }
 
@@ -458,6 +539,11 @@ export const SERVER_ONLY_VARIABLES = [
   "MAX_SESSIONS",
   "MAX_SESSIONS_PER_USER",
   "RATE_LIMIT_FRAMES_PER_MINUTE",
+  "USER_DAILY_BUDGET_USD",
+  "REDIS_URL",
+  "REDIS_CA_CERT",
+  "REDIS_TIMEOUT_MS",
+  "REDIS_SESSION_LEASE_SEC",
   "DRAIN_TIMEOUT_MS",
   "HEADER_TIMEOUT_MS",
   "METRICS_PORT",

@@ -321,3 +321,54 @@ Deno.test("MODEL_FALLBACKS, MODEL_COOLDOWN_SEC and MODEL_PROBE", async (t) => {
     assert.equal(loadAnalysisConfig({ MODEL_PROBE: "maybe" }).modelProbe, false);
   });
 });
+
+Deno.test("loadConfig() reads the shared limits and the daily budget", async (t) => {
+  await t.step("defaults: no budget, no Redis", () => {
+    const config = loadConfig({});
+    assert.equal(config.userDailyBudgetUsd, 0);
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.redisTimeoutMs, 50);
+    assert.equal(config.redisSessionLeaseSec, 30);
+  });
+  await t.step("set values", () => {
+    const config = loadConfig({
+      USER_DAILY_BUDGET_USD: "2.50",
+      REDIS_URL: "rediss://:pw@10.0.0.3:6378",
+      REDIS_TIMEOUT_MS: "80",
+      REDIS_SESSION_LEASE_SEC: "20",
+    });
+    assert.equal(config.userDailyBudgetUsd, 2.5);
+    assert.equal(config.redisUrl, "rediss://:pw@10.0.0.3:6378");
+    assert.equal(config.redisTimeoutMs, 80);
+    assert.equal(config.redisSessionLeaseSec, 20);
+  });
+  await t.step("bad values: one line each, and the Redis URL (a password) never echoed", () => {
+    const lines = refusal({
+      USER_DAILY_BUDGET_USD: "-1",
+      REDIS_URL: "http://user:topsecret@redis:6379",
+      REDIS_TIMEOUT_MS: "0",
+    });
+    assert.deepEqual(lines, [
+      "USER_DAILY_BUDGET_USD must be a number from 0 to 1000000",
+      "REDIS_URL must be a redis:// or rediss:// URL with a host " +
+      "(e.g. rediss://:PASSWORD@10.0.0.3:6378); the value is not shown",
+      "REDIS_TIMEOUT_MS must be an integer from 1 to 10000",
+    ]);
+    assert.doesNotMatch(lines.join("\n"), /topsecret/);
+    assert.deepEqual(refusal({ USER_DAILY_BUDGET_USD: "five" }), [
+      "USER_DAILY_BUDGET_USD must be a number from 0 to 1000000",
+    ]);
+    assert.equal(refusal({ REDIS_URL: "redis://" }).length, 1);
+    assert.deepEqual(refusal({ REDIS_URL: "rediss://h:6378", REDIS_CA_CERT: "not a pem" }), [
+      "REDIS_CA_CERT must hold PEM certificates (-----BEGIN CERTIFICATE-----)",
+    ]);
+    assert.deepEqual(
+      refusal({ REDIS_URL: "redis://h", REDIS_CA_CERT: "-----BEGIN CERTIFICATE-----\nx" }),
+      ["REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)"],
+    );
+  });
+  await t.step("listener settings: the replay never reads them", () => {
+    const config = loadAnalysisConfig({ REDIS_URL: "nope", USER_DAILY_BUDGET_USD: "x" });
+    assert.equal(config.redisUrl, undefined);
+  });
+});

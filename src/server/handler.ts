@@ -17,6 +17,7 @@ import type { Metrics } from "./metrics.ts";
 import type { FrameRateLimiter } from "./rate_limiter.ts";
 import type { SessionRegistry } from "./registry.ts";
 import { Session, type SessionLimits, type SessionSocket } from "./session.ts";
+import type { UserLimits } from "./user_limits.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -30,8 +31,13 @@ export interface HandlerOptions {
   maxSessions: number;
   /** Sessions per user; further upgrades get 429. */
   maxSessionsPerUser: number;
-  /** The per-user frame budget; absent = unlimited. */
+  /** The per-user frame budget; absent = unlimited. Ignored when `userLimits` is given. */
   rateLimiter?: FrameRateLimiter;
+  /**
+   * The per-user limits (sessions, frames, daily budget), shared through Redis when it has
+   * one; replaces `maxSessionsPerUser`'s local count and `rateLimiter`.
+   */
+  userLimits?: UserLimits;
   /** Seconds without a pong before a peer is considered dead (WebSocket ping/pong). */
   idleTimeoutSeconds: number;
   /**
@@ -95,10 +101,12 @@ export function createHandler(
 ): (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
   const { registry, log, metrics } = options;
   let schemaText: string | undefined;
+  const userLimits = options.userLimits;
   /** Shared by every session: which user a session is of, the registry knows. */
   const onClosed = (session: Session) => {
     const uid = registry.userOf(session);
     registry.delete(session);
+    if (uid !== undefined) userLimits?.sessionClosed(uid, session.id);
     log.info("session closed", { session: session.id, uid });
   };
 
@@ -154,21 +162,33 @@ export function createHandler(
     const stillBusy = unavailable();
     if (stillBusy) return stillBusy;
     const { userId } = auth;
-    if (registry.sessionsOf(userId) >= options.maxSessionsPerUser) {
+    const sessionId = crypto.randomUUID();
+    const admitted = userLimits
+      ? await userLimits.admitSession(userId, sessionId, registry.sessionsOf(userId))
+      : registry.sessionsOf(userId) < options.maxSessionsPerUser;
+    if (!admitted) {
       return refuse("max_sessions_per_user", 429, {
         error: "Too many open sessions for this user; close one first",
       }, { "retry-after": "5" });
+    }
+    // The process may have begun draining while the shared count was asked.
+    const busyNow = userLimits ? unavailable() : undefined;
+    if (busyNow) {
+      userLimits?.sessionClosed(userId, sessionId);
+      return busyNow;
     }
 
     let upgraded: { socket: WebSocket; response: Response };
     try {
       upgraded = Deno.upgradeWebSocket(request, { idleTimeout: options.idleTimeoutSeconds });
     } catch {
+      userLimits?.sessionClosed(userId, sessionId);
       // A malformed handshake (no Sec-WebSocket-Key, no `Connection: Upgrade`, …).
       return refuse("bad_upgrade", 400, { error: "Malformed WebSocket upgrade request" });
     }
     const { socket, response } = upgraded;
     const limiter = options.rateLimiter;
+    const frameLimits = userLimits?.limitsFrames ? userLimits : undefined;
     const link = new SocketLink(socket);
     const session = new Session({
       socket: link,
@@ -176,8 +196,16 @@ export function createHandler(
       limits: options.limits,
       log: log.child({ uid: userId }),
       metrics,
+      id: sessionId,
       onClosed,
-      ...(limiter ? { takeFrame: () => limiter.take(userId) } : {}),
+      ...(frameLimits
+        ? {
+          takeFrame: () => frameLimits.takeFrame(userId),
+          onCost: (usd: number) => frameLimits.addCost(userId, usd),
+        }
+        : limiter && !userLimits
+        ? { takeFrame: () => limiter.take(userId) }
+        : {}),
       ...(options.today ? { today: options.today } : {}),
     });
     link.session = session;

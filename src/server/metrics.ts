@@ -144,6 +144,9 @@ export class Histogram implements Metric {
 /** Seconds, from a fast local answer to a frame's whole deadline. */
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 45, 60];
 
+/** Seconds, for Redis: a loopback round trip up to well past any sane `REDIS_TIMEOUT_MS`. */
+const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
 /** Everything this service measures. */
 export class Metrics {
   readonly sessionsTotal = new Counter("proactive_sessions_total", "Sessions opened.");
@@ -219,6 +222,24 @@ export class Metrics {
     "proactive_frames_skipped_total",
     "Frames answered without a model call, by reason (unchanged_screen).",
   );
+  readonly budgetLimitedTotal = new Counter(
+    "proactive_frames_budget_limited_total",
+    "Frames refused with RATE_LIMITED because the user's daily budget was spent.",
+  );
+  readonly redisDuration = new Histogram(
+    "proactive_redis_command_duration_seconds",
+    "Duration of one Redis command of the shared limits (answered, failed or timed out).",
+    REDIS_BUCKETS,
+  );
+  readonly redisErrors = new Counter<"reason">(
+    "proactive_redis_errors_total",
+    "Redis failures of the shared limits, by reason (timeout, error, unavailable, connection).",
+  );
+  readonly redisFallbacks = new Counter<"op">(
+    "proactive_redis_fallbacks_total",
+    "Limit decisions taken with this process's own limiters because Redis did not answer in " +
+      "time, by operation (session, frame).",
+  );
   #metrics: Metric[];
 
   /** `activeSessions` is read at each scrape (the registry's size). */
@@ -248,6 +269,10 @@ export class Metrics {
       this.connectionTimeouts,
       this.acceptErrors,
       this.framesSkipped,
+      this.budgetLimitedTotal,
+      this.redisDuration,
+      this.redisErrors,
+      this.redisFallbacks,
     ];
   }
 

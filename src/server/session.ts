@@ -37,6 +37,7 @@ import {
   type ToolResult,
 } from "../protocol/messages.ts";
 import type { Metrics } from "./metrics.ts";
+import { type FrameVerdict, retryAfterOf } from "./user_limits.ts";
 import { UnchangedScreens } from "../frames/unchanged.ts";
 
 const tracer = trace.getTracer("proactive");
@@ -79,10 +80,14 @@ export interface SessionOptions {
   id?: string;
   metrics: Metrics;
   /**
-   * Spends one frame of the user's budget: 0 when the frame may be analysed, else the
-   * milliseconds until it may (the frame then gets `RATE_LIMITED`). Default: no limit.
+   * Spends one frame of the user's allowance: 0 when the frame may be analysed, else the
+   * milliseconds until it may, alone or with the message saying why (the frame then gets
+   * `RATE_LIMITED`). A promise (shared limits) must settle soon and never reject; the frame
+   * waits in line for it. Default: no limit.
    */
-  takeFrame?: () => number;
+  takeFrame?: () => FrameVerdict | Promise<FrameVerdict>;
+  /** Given each analysis outcome's `usage.cost_usd` (the daily budget). */
+  onCost?: (usd: number) => void;
   /** Called once when the session ends, whoever closed it; given the session. */
   onClosed?: (session: Session) => void;
   /** Today's date as `YYYY-MM-DD`; injectable for tests. */
@@ -113,6 +118,8 @@ interface FrameEntry {
   receivedAt: number;
   /** What the frame holds in memory (its strings' lengths), for `maxPendingBytes`. */
   bytes: number;
+  /** The shared limits' verdict, when it was not known at once. */
+  admission?: Promise<FrameVerdict>;
 }
 
 type QueueEntry = FrameEntry | { kind: "reply"; message: ServerError };
@@ -156,7 +163,8 @@ export class Session {
   #limits: SessionLimits;
   #log: Logger;
   #metrics: Metrics;
-  #takeFrame: () => number;
+  #takeFrame: () => FrameVerdict | Promise<FrameVerdict>;
+  #onCost: ((usd: number) => void) | undefined;
   #onClosed: ((session: Session) => void) | undefined;
   #today: () => string;
   #version: ProtocolVersion = "1.0";
@@ -194,6 +202,7 @@ export class Session {
     this.#metrics = options.metrics;
     this.#takeFrame = options.takeFrame ?? unlimited;
     this.#onClosed = options.onClosed;
+    this.#onCost = options.onCost;
     this.#today = options.today ?? utcToday;
     this.#helloTimer = setTimeout(() => {
       this.#helloTimer = undefined;
@@ -406,20 +415,11 @@ export class Session {
       this.#enqueue({ kind: "reply", message: noContext(frameId) });
       return;
     }
-    const retryAfterMs = this.#takeFrame();
-    if (retryAfterMs > 0) {
-      this.#metrics.rateLimitedTotal.inc();
-      this.#enqueue({
-        kind: "reply",
-        message: {
-          type: "server_error",
-          code: "RATE_LIMITED",
-          message: "Too many frames: slow down and retry later",
-          retryable: true,
-          frame_id: frameId,
-          retry_after_ms: retryAfterMs,
-        },
-      });
+    const verdict = this.#takeFrame();
+    const admission = verdict instanceof Promise ? verdict : undefined;
+    const limited = admission ? undefined : this.#rateLimited(verdict as FrameVerdict, frameId);
+    if (limited) {
+      this.#enqueue({ kind: "reply", message: limited });
       return;
     }
     const request: AnalysisRequest = {
@@ -443,7 +443,26 @@ export class Session {
       contextVersion: this.#contextVersion,
     };
     if (frame.screen_hash) entry.screenHash = frame.screen_hash;
+    if (admission) entry.admission = admission;
     this.#enqueue(entry);
+  }
+
+  /** The `RATE_LIMITED` answer of a refused verdict (counted), or undefined when admitted. */
+  #rateLimited(verdict: FrameVerdict, frameId: string): ServerError | undefined {
+    const retryAfterMs = retryAfterOf(verdict);
+    if (!(retryAfterMs > 0)) return undefined;
+    this.#metrics.rateLimitedTotal.inc();
+    if (typeof verdict !== "number") this.#metrics.budgetLimitedTotal.inc();
+    return {
+      type: "server_error",
+      code: "RATE_LIMITED",
+      message: typeof verdict === "number"
+        ? "Too many frames: slow down and retry later"
+        : verdict.message,
+      retryable: true,
+      frame_id: frameId,
+      retry_after_ms: retryAfterMs,
+    };
   }
 
   #enqueue(entry: QueueEntry): void {
@@ -519,7 +538,14 @@ export class Session {
       let entry: QueueEntry | undefined;
       while (!this.#closed && (entry = this.#queue.shift())) {
         if (entry.kind === "reply") this.#sendTerminal(entry.message);
-        else await this.#traceFrame(entry);
+        else if (entry.admission) {
+          // Its verdict was still on its way from Redis (bounded by REDIS_TIMEOUT_MS).
+          const admission = entry.admission;
+          delete entry.admission;
+          const limited = this.#rateLimited(await admission, entry.request.frame.frameId);
+          if (limited) this.#sendTerminal(limited);
+          else if (!this.#closed) await this.#traceFrame(entry);
+        } else await this.#traceFrame(entry);
       }
     } finally {
       this.#running = false;
@@ -616,6 +642,7 @@ export class Session {
           this.#metrics.frameDuration.observe(ms / 1000);
           span.setAttribute("frame.outcome", outcome);
           if (m.type === "analysis_outcome") {
+            if (m.usage.cost_usd > 0) this.#onCost?.(m.usage.cost_usd);
             span.setAttribute("frame.model_calls", m.usage.model_calls);
             span.setAttribute("frame.tool_calls", m.usage.tool_calls);
           } else span.setStatus({ code: SpanStatusCode.ERROR, message: m.code });

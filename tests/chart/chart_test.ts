@@ -38,6 +38,8 @@ const VALUE_OF_VARIABLE: Record<string, string> = {
   MAX_SESSIONS: "limits.maxSessions",
   MAX_SESSIONS_PER_USER: "limits.maxSessionsPerUser",
   RATE_LIMIT_FRAMES_PER_MINUTE: "limits.rateLimitFramesPerMinute",
+  REDIS_TIMEOUT_MS: "limits.redis.timeoutMs",
+  REDIS_SESSION_LEASE_SEC: "limits.redis.sessionLeaseSec",
   METRICS_PORT: "metrics.port",
 };
 

@@ -9,6 +9,7 @@ import { type Logger, silentLogger } from "../../src/log.ts";
 import { InstrumentedModel } from "../../src/models/instrumented.ts";
 import { Metrics } from "../../src/server/metrics.ts";
 import { type MetricsServer, startMetricsServer } from "../../src/server/metrics_server.ts";
+import type { UserLimits } from "../../src/server/user_limits.ts";
 import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
 import { SessionRegistry } from "../../src/server/registry.ts";
 import { type ProactiveServer, startServer } from "../../src/server/server.ts";
@@ -35,6 +36,8 @@ export interface TestServerOptions {
   maxSessionsPerUser?: number;
   /** Frames per user per minute; default unlimited. */
   rateLimitPerMinute?: number;
+  /** The per-user limits (replaces `rateLimitPerMinute` and the local session count). */
+  userLimits?: UserLimits;
   idleTimeoutSeconds?: number;
   /** Wrap the model in `InstrumentedModel`, as main.ts does, so model metrics are kept. */
   instrument?: boolean;
@@ -82,6 +85,7 @@ export function startTestServer(options: TestServerOptions): TestServer {
     ...(options.rateLimitPerMinute
       ? { rateLimiter: new FrameRateLimiter({ perMinute: options.rateLimitPerMinute }) }
       : {}),
+    ...(options.userLimits ? { userLimits: options.userLimits } : {}),
     limits: { ...TEST_LIMITS, ...options.limits },
     today: () => "2026-11-25",
   });
