@@ -9,6 +9,7 @@ import type { Authenticator } from "./auth/authenticator.ts";
 import { FirebaseAuthenticator } from "./auth/firebase.ts";
 import { NoAuthenticator } from "./auth/none.ts";
 import type { Config, ModelRef } from "./config.ts";
+import { PrivacyGuard } from "./frames/privacy.ts";
 import type { Logger } from "./log.ts";
 import {
   FallbackModel,
@@ -124,5 +125,10 @@ export function sessionLimits(config: Config): SessionLimits {
     skipUnchangedMs: config.skipUnchangedSec * 1000,
     skipHashDistance: config.skipHashDistance,
     helloTimeoutMs: config.helloTimeoutMs,
+    privacy: new PrivacyGuard({
+      skipApps: config.privacySkipApps,
+      skipTitles: config.privacySkipTitles,
+      redactContacts: config.privacyRedactContacts,
+    }),
   };
 }

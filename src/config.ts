@@ -11,6 +11,7 @@
 import { z } from "zod";
 import { DEFAULT_PRICES, parsePrices, type PriceTable } from "./models/prices.ts";
 import { MEDIA_RESOLUTION_LEVELS, type MediaResolutionLevel } from "./models/media_resolution.ts";
+import { DEFAULT_SKIP_APPS, DEFAULT_SKIP_TITLES, parseGlobList } from "./frames/privacy.ts";
 
 /** OpenAI's own endpoint, the default `OPENAI_BASE_URL`. */
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -134,6 +135,12 @@ export interface Config {
   skipUnchangedSec: number;
   /** Bits two `screen_hash`es may differ in and still count as the same screen. */
   skipHashDistance: number;
+  /** App-name globs never analysed (`PRIVACY_SKIP_APPS`; unset: the defaults, "": none). */
+  privacySkipApps: string[];
+  /** Window-title globs never analysed (`PRIVACY_SKIP_TITLES`; unset: defaults, "": none). */
+  privacySkipTitles: string[];
+  /** Also redact e-mail addresses and phone numbers (`PRIVACY_REDACT_CONTACTS`). */
+  privacyRedactContacts: boolean;
   logLevel: LogLevel;
 }
 
@@ -288,6 +295,29 @@ function boolVar(name: string, fallback: boolean) {
     });
 }
 
+/** Most globs a skip list takes, and the longest glob. */
+const MAX_GLOBS = 100;
+const MAX_GLOB_LENGTH = 200;
+
+/** A comma-separated glob list: unset gives `defaults`, an empty value none. */
+function globListVar(name: string, defaults: readonly string[]) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const globs = parseGlobList(value, defaults);
+      if (globs.length > MAX_GLOBS || globs.some((g) => g.length > MAX_GLOB_LENGTH)) {
+        ctx.addIssue({
+          code: "custom",
+          message:
+            `${name} takes at most ${MAX_GLOBS} comma-separated globs of at most ${MAX_GLOB_LENGTH} characters`,
+        });
+        return z.NEVER;
+      }
+      return globs;
+    });
+}
+
 const optText = z.string().optional().transform((v) => v?.trim() || undefined);
 
 const EnvSchema = z.object({
@@ -365,6 +395,9 @@ const EnvSchema = z.object({
   METRICS_PORT: intVar("METRICS_PORT", 9464, 0, 65535),
   SKIP_UNCHANGED_SEC: intVar("SKIP_UNCHANGED_SEC", 300, 0, 86_400),
   SKIP_HASH_DISTANCE: intVar("SKIP_HASH_DISTANCE", 4, 0, 64),
+  PRIVACY_SKIP_APPS: globListVar("PRIVACY_SKIP_APPS", DEFAULT_SKIP_APPS),
+  PRIVACY_SKIP_TITLES: globListVar("PRIVACY_SKIP_TITLES", DEFAULT_SKIP_TITLES),
+  PRIVACY_REDACT_CONTACTS: boolVar("PRIVACY_REDACT_CONTACTS", false),
   LOG_LEVEL: enumVar("LOG_LEVEL", LOG_LEVELS),
 });
 
@@ -512,6 +545,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsPort: e.METRICS_PORT,
     skipUnchangedSec: e.SKIP_UNCHANGED_SEC,
     skipHashDistance: e.SKIP_HASH_DISTANCE,
+    privacySkipApps: e.PRIVACY_SKIP_APPS,
+    privacySkipTitles: e.PRIVACY_SKIP_TITLES,
+    privacyRedactContacts: e.PRIVACY_REDACT_CONTACTS,
     logLevel: e.LOG_LEVEL ?? "info",
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;

@@ -212,8 +212,10 @@ export const Usage = z.object({
   tool_ms: z.int(),
   total_ms: z.int(),
   cost_usd: z.number(),
-  /** Additive: why no model was called (`unchanged_screen`). */
-  skipped: z.enum(["unchanged_screen"]).optional(),
+  /** Additive: why no model was called (`unchanged_screen`, `privacy`). */
+  skipped: z.enum(["unchanged_screen", "privacy"]).optional(),
+  /** Additive: findings redacted from the frame's text before the model saw it, per kind. */
+  redactions: z.record(z.string(), z.int()).optional(),
   /** Additive: the model that decided (`provider:model`); absent without a model call. */
   model: z.string().optional(),
 });

@@ -221,8 +221,13 @@ export interface Usage {
   total_ms: number;
   /** Estimated cost, US dollars. */
   cost_usd: number;
-  /** Additive: set when no model was called, and why (docs/protocol.md §5.9). */
-  skipped?: "unchanged_screen";
+  /** Additive: set when no model was called, and why (docs/protocol.md §5.9, §5.10). */
+  skipped?: "unchanged_screen" | "privacy";
+  /**
+   * Additive: how many findings of each kind (`card`, `api_key`, …) were redacted from the
+   * frame's title and OCR text before any model saw them; absent when none (§11).
+   */
+  redactions?: Record<string, number>;
   /**
    * Additive: the model that decided (`provider:model`, e.g. `gemini:gemini-2.5-flash`), which
    * after a fallback is not the configured one; absent when no model was called.

@@ -220,7 +220,11 @@ export class Metrics {
   );
   readonly framesSkipped = new Counter<"reason">(
     "proactive_frames_skipped_total",
-    "Frames answered without a model call, by reason (unchanged_screen).",
+    "Frames answered without a model call, by reason (unchanged_screen, privacy).",
+  );
+  readonly redactions = new Counter<"kind">(
+    "proactive_redactions_total",
+    "Findings redacted from frames before any model saw them, by kind (card, api_key, ...).",
   );
   readonly budgetLimitedTotal = new Counter(
     "proactive_frames_budget_limited_total",
@@ -269,6 +273,7 @@ export class Metrics {
       this.connectionTimeouts,
       this.acceptErrors,
       this.framesSkipped,
+      this.redactions,
       this.budgetLimitedTotal,
       this.redisDuration,
       this.redisErrors,

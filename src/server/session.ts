@@ -39,6 +39,7 @@ import {
 import type { Metrics } from "./metrics.ts";
 import { type FrameVerdict, retryAfterOf } from "./user_limits.ts";
 import { UnchangedScreens } from "../frames/unchanged.ts";
+import { IMAGE_WITHHELD_NOTE, type PrivacyGuard, type RedactionKind } from "../frames/privacy.ts";
 
 const tracer = trace.getTracer("proactive");
 
@@ -68,6 +69,11 @@ export interface SessionLimits {
   skipHashDistance?: number;
   /** Elements kept per context list and per `results[]`; the defaults when absent. */
   listCaps?: ListCaps;
+  /**
+   * The privacy guard (README "Privacy guard"): skips sensitive apps and windows, redacts
+   * secrets before any model sees a frame. Absent: frames reach the model as sent.
+   */
+  privacy?: PrivacyGuard;
 }
 
 /** Options of {@link Session}. */
@@ -589,6 +595,26 @@ export class Session {
     const log = this.#log.child({ frame: frameId });
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
+    // Before anything else sees the frame: a private app ends here, secrets are redacted.
+    const privacy = this.#limits.privacy?.check(request.frame);
+    if (privacy?.skipped) {
+      this.#metrics.framesSkipped.inc({ reason: "privacy" });
+      log.info("frame done", { outcome: "no_task_found", skipped: "privacy", ms: 0 });
+      span.setAttribute("frame.outcome", "no_task_found");
+      span.setAttribute("frame.skipped", "privacy");
+      privacy.skipped.usage.total_ms = Math.round(performance.now() - receivedAt);
+      this.#sendTerminal(privacy.skipped);
+      return;
+    }
+    const redactions = privacy?.counts ?? {};
+    for (const [kind, n] of Object.entries(redactions) as Array<[RedactionKind, number]>) {
+      this.#metrics.redactions.inc({ kind }, n);
+    }
+    const annotate = (m: AnalysisOutcome | ServerError): void => {
+      if (m.type !== "analysis_outcome") return;
+      if (Object.keys(redactions).length) m.usage.redactions = { ...redactions };
+      if (privacy?.imageWithheld) m.context_summary += IMAGE_WITHHELD_NOTE;
+    };
     const unchanged = this.#unchangedScreens()?.check(
       request.frame,
       screenHash,
@@ -601,6 +627,7 @@ export class Session {
       span.setAttribute("frame.outcome", "no_task_found");
       span.setAttribute("frame.skipped", "unchanged_screen");
       unchanged.skipped.usage.total_ms = Math.round(performance.now() - receivedAt);
+      annotate(unchanged.skipped);
       this.#sendTerminal(unchanged.skipped);
       return;
     }
@@ -637,6 +664,7 @@ export class Session {
         if (event.kind === "terminal") {
           const m = event.message;
           unchanged?.done(m);
+          annotate(m);
           const ms = performance.now() - started;
           const outcome = m.type === "analysis_outcome" ? m.outcome_kind : m.code;
           this.#metrics.frameDuration.observe(ms / 1000);
