@@ -61,7 +61,13 @@ import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { MediaResolutionLevel } from "./media_resolution.ts";
 import { costOf, type Price } from "./prices.ts";
-import { backoffMs, parseRetryAfter, permissionError, sleepBeforeRetry } from "./retry.ts";
+import {
+  backoffMs,
+  type BackoffOptions,
+  parseRetryAfter,
+  permissionError,
+  sleepBeforeRetry,
+} from "./retry.ts";
 import { NOT_RUN, spliceImage } from "./wire.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
@@ -70,7 +76,7 @@ export interface AccessTokenSource {
 }
 
 /** Options of {@link GeminiModel}. */
-export interface GeminiModelOptions {
+export interface GeminiModelOptions extends BackoffOptions {
   /** Model name, e.g. `gemini-2.5-flash`. */
   model: string;
   /** Gemini API key; sent only in the `x-goog-api-key` header. */
@@ -88,14 +94,6 @@ export interface GeminiModelOptions {
   mediaResolution?: MediaResolutionLevel;
   /** Token price of this model; `undefined` counts cost as 0. */
   price?: Price;
-  /** Retries after the first attempt (default 2). */
-  maxRetries?: number;
-  /** First backoff in ms (default 500); doubles per retry, with full jitter. */
-  retryBaseMs?: number;
-  /** Longest wait between attempts in ms (default 5 000). */
-  retryMaxMs?: number;
-  /** Randomness for jitter; injectable for tests. */
-  random?: () => number;
   /**
    * Where failures an operator must act on are reported (a permission the credential lookup
    * lacks, an unreadable reply). Default: JSON lines on stderr, warnings and errors only.

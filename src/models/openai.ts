@@ -58,7 +58,13 @@ import { FUNCTIONS } from "../analysis/tools.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { costOf, type Price } from "./prices.ts";
 import type { Probeable, ProbeDetails } from "./probe.ts";
-import { backoffMs, parseRetryAfter, permissionError, sleepBeforeRetry } from "./retry.ts";
+import {
+  backoffMs,
+  type BackoffOptions,
+  parseRetryAfter,
+  permissionError,
+  sleepBeforeRetry,
+} from "./retry.ts";
 import { NOT_RUN, spliceImage } from "./wire.ts";
 
 type Message = OpenAI.ChatCompletionMessageParam;
@@ -70,7 +76,7 @@ type ToolChoice = "required" | "auto";
 const NO_KEY = "no-key";
 
 /** Options of {@link OpenAIModel}. */
-export interface OpenAIModelOptions {
+export interface OpenAIModelOptions extends BackoffOptions {
   /** Model name (Azure: the deployment name), e.g. `gpt-4.1-mini`. */
   model: string;
   /** API key, sent only in the `Authorization` header; local servers need none. */
@@ -81,14 +87,6 @@ export interface OpenAIModelOptions {
   vision?: boolean;
   /** Token price of this model; `undefined` counts cost as 0. */
   price?: Price;
-  /** Retries after the first attempt (default 2). */
-  maxRetries?: number;
-  /** First backoff in ms (default 500); doubles per retry, with full jitter. */
-  retryBaseMs?: number;
-  /** Longest wait between attempts in ms (default 5 000). */
-  retryMaxMs?: number;
-  /** Randomness for jitter; injectable for tests. */
-  random?: () => number;
   /**
    * Where what an operator should know is reported (a server that refuses `"required"`, one
    * that reports no usage, an unreadable reply, a missing permission). Default: JSON lines on

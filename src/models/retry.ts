@@ -7,11 +7,15 @@
  */
 import type { ModelError } from "../analysis/model.ts";
 
-/** The backoff settings of a provider (`retryBaseMs`, `retryMaxMs`, `random`). */
+/** The retry settings every provider takes. */
 export interface BackoffOptions {
+  /** Retries after the first attempt (default 2). */
+  maxRetries?: number;
+  /** First backoff in ms (default 500); doubles per retry, with full jitter. */
   retryBaseMs?: number;
+  /** Longest wait between attempts in ms (default 5 000). */
   retryMaxMs?: number;
-  /** Source of randomness, `[0, 1)`; injectable for tests. */
+  /** Randomness for jitter, `[0, 1)`; injectable for tests. */
   random?: () => number;
 }
 
