@@ -38,14 +38,23 @@ export interface FakeStats {
   latencyMs: number;
 }
 
-function answer(name: string, args: Record<string, unknown>): string {
+/** A `generateContent` reply calling `name(args)`, as JSON text; `promptTokens` billed. */
+export function answer(
+  name: string,
+  args: Record<string, unknown>,
+  promptTokens = 1200,
+): string {
   return JSON.stringify({
     candidates: [{
       content: { role: "model", parts: [{ functionCall: { name, args } }] },
       finishReason: "STOP",
       index: 0,
     }],
-    usageMetadata: { promptTokenCount: 1200, candidatesTokenCount: 40, totalTokenCount: 1240 },
+    usageMetadata: {
+      promptTokenCount: promptTokens,
+      candidatesTokenCount: 40,
+      totalTokenCount: promptTokens + 40,
+    },
     modelVersion: "gemini-2.5-flash",
   });
 }

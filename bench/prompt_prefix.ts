@@ -33,6 +33,7 @@ import { buildFramePromptParts } from "../src/analysis/prompt.ts";
 import { silentLogger } from "../src/log.ts";
 import { GeminiModel, type GeminiModelOptions } from "../src/models/gemini.ts";
 import type { ToolResult } from "../src/protocol/messages.ts";
+import { answer } from "./fake_gemini.ts";
 import { typicalContext } from "./typical_context.ts";
 
 /** The implicit-cache minimums the report checks, tokens. */
@@ -140,19 +141,7 @@ async function readFrame(index: number): Promise<FrameInput> {
   };
 }
 
-function answer(name: string, args: Record<string, unknown>): string {
-  return JSON.stringify({
-    candidates: [{
-      content: { role: "model", parts: [{ functionCall: { name, args } }] },
-      finishReason: "STOP",
-      index: 0,
-    }],
-    usageMetadata: { promptTokenCount: 2000, candidatesTokenCount: 40, totalTokenCount: 2040 },
-    modelVersion: "gemini-2.5-flash",
-  });
-}
-
-const SEARCH = answer("search_keywords", { query: "Q3 report" });
+const SEARCH = answer("search_keywords", { query: "Q3 report" }, 2000);
 const EXTRACT = answer("extract_task", {
   title: "Share the planning slides with Daniel",
   description: "Daniel asked for the planning slides before 5pm",
@@ -160,11 +149,11 @@ const EXTRACT = answer("extract_task", {
   confidence: 0.9,
   context_summary: "A colleague asks for slides",
   current_activity: "Reading chat",
-});
+}, 2000);
 const NO_TASK = answer("no_task_found", {
   context_summary: "Nothing to do",
   current_activity: "Working",
-});
+}, 2000);
 
 /** A fake `generateContent` endpoint that keeps every request body as it arrived. */
 function startRecordingFake(

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { mulberry32 } from "./random.ts";
 
 /** One labelled screen. */
 export interface CorpusCase {
@@ -19,21 +20,9 @@ export interface CorpusCase {
   contacts?: boolean;
 }
 
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The corpus, from `seed`. */
 export function buildCorpus(seed = 17): CorpusCase[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const int = (n: number) => Math.floor(r() * n);
   const pick = <T>(list: readonly T[]): T => list[int(list.length)]!;
   const digits = (n: number) => Array.from({ length: n }, () => String(int(10))).join("");

@@ -14,20 +14,9 @@ import {
   screenHashDistance,
 } from "../../src/client/screen_hash.ts";
 import { ScriptedServer } from "./scripted_server.ts";
+import { mulberry32 } from "../../scripts/random.ts";
 
 const HEX_64 = /^[0-9a-f]{16}$/;
-
-/** A deterministic PRNG in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A desktop-like grayscale screen: a light background, panels, and lines of "text". */
 function screen(seed: number, width = 576, height = 320): Float32Array {
