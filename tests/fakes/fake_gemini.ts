@@ -3,6 +3,7 @@
  * answers from a script and records every request, so the real `@google/genai` SDK can be
  * pointed at it through its base URL.
  */
+import { type ScriptedStep, StepPlayer } from "./scripted_answers.ts";
 
 /** A request as the fake saw it. */
 export interface RecordedRequest {
@@ -21,10 +22,7 @@ export interface RecordedRequest {
 }
 
 /** One scripted answer. */
-export type GeminiStep =
-  | { json: unknown; status?: number; headers?: Record<string, string>; delayMs?: number }
-  | { text: string; status?: number; headers?: Record<string, string> }
-  | { hang: true };
+export type GeminiStep = ScriptedStep;
 
 /** A scripted Gemini endpoint on a free loopback port; `await using` stops it. */
 export class FakeGemini implements AsyncDisposable {
@@ -32,8 +30,7 @@ export class FakeGemini implements AsyncDisposable {
   readonly baseUrl: string;
   #steps: GeminiStep[];
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #abortWaiters: Array<() => void> = [];
-  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #player = new StepPlayer();
 
   constructor(steps: GeminiStep[] = []) {
     this.#steps = [...steps];
@@ -51,8 +48,7 @@ export class FakeGemini implements AsyncDisposable {
 
   /** Resolves once a request was abandoned by the client mid-answer. */
   sawAbort(): Promise<void> {
-    if (this.requests.some((r) => r.aborted)) return Promise.resolve();
-    return new Promise((resolve) => this.#abortWaiters.push(resolve));
+    return this.#player.sawAbort(this.requests.some((r) => r.aborted));
   }
 
   async #handle(request: Request): Promise<Response> {
@@ -78,41 +74,11 @@ export class FakeGemini implements AsyncDisposable {
       json: { error: { code: 500, message: "FakeGemini: script exhausted" } },
       status: 500,
     };
-    if ("hang" in step || ("delayMs" in step && step.delayMs)) {
-      // Answer the headers at once and hold the body back: Deno.serve reports a client that
-      // goes away reliably as a cancelled body stream (request.signal misses it for larger
-      // request bodies).
-      const ms = "hang" in step ? 60_000 : step.delayMs!;
-      const body = "hang" in step ? "" : JSON.stringify(step.json);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stream = new ReadableStream<Uint8Array>({
-        start: (controller) => {
-          timer = setTimeout(() => {
-            this.#timers.delete(timer!);
-            controller.enqueue(new TextEncoder().encode(body));
-            controller.close();
-          }, ms);
-          this.#timers.add(timer);
-        },
-        cancel: () => {
-          clearTimeout(timer);
-          this.#timers.delete(timer!);
-          record.aborted = true;
-          for (const wake of this.#abortWaiters.splice(0)) wake();
-        },
-      });
-      const status = "hang" in step ? 200 : step.status ?? 200;
-      return new Response(stream, { status, headers: { "content-type": "application/json" } });
-    }
-    if ("text" in step) {
-      return new Response(step.text, { status: step.status ?? 200, headers: step.headers });
-    }
-    return Response.json(step.json, { status: step.status ?? 200, headers: step.headers });
+    return this.#player.respond(step, record);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    this.#player.clear();
     await this.#server.shutdown();
   }
 }

@@ -10,6 +10,7 @@
  * `refuseRequired` answers 400 to `tool_choice: "required"` (older vLLM and LM Studio builds),
  * `apiKey` answers 401 to any other bearer token, echoing the token it got.
  */
+import { type ScriptedStep, StepPlayer } from "./scripted_answers.ts";
 
 /** A request as the fake saw it. */
 export interface RecordedRequest {
@@ -30,10 +31,7 @@ export interface RecordedRequest {
 }
 
 /** One scripted answer. */
-export type OpenAIStep =
-  | { json: unknown; status?: number; headers?: Record<string, string>; delayMs?: number }
-  | { text: string; status?: number; headers?: Record<string, string> }
-  | { hang: true };
+export type OpenAIStep = ScriptedStep;
 
 /** Options of {@link FakeOpenAI}. */
 export interface FakeOpenAIOptions {
@@ -59,8 +57,7 @@ export class FakeOpenAI implements AsyncDisposable {
   #steps: OpenAIStep[];
   #options: FakeOpenAIOptions;
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #abortWaiters: Array<() => void> = [];
-  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #player = new StepPlayer();
 
   constructor(steps: OpenAIStep[] = [], options: FakeOpenAIOptions = {}) {
     this.#steps = [...steps];
@@ -79,8 +76,7 @@ export class FakeOpenAI implements AsyncDisposable {
 
   /** Resolves once a request was abandoned by the client mid-answer. */
   sawAbort(): Promise<void> {
-    if (this.requests.some((r) => r.aborted)) return Promise.resolve();
-    return new Promise((resolve) => this.#abortWaiters.push(resolve));
+    return this.#player.sawAbort(this.requests.some((r) => r.aborted));
   }
 
   /** The parsed bodies of the requests, in order. */
@@ -139,40 +135,11 @@ export class FakeOpenAI implements AsyncDisposable {
       json: { error: { message: "FakeOpenAI: script exhausted", type: "server_error" } },
       status: 500,
     };
-    if ("hang" in step || ("delayMs" in step && step.delayMs)) {
-      // Headers at once, the body held back: Deno.serve reports a client that goes away as a
-      // cancelled body stream.
-      const ms = "hang" in step ? 60_000 : step.delayMs!;
-      const payload = "hang" in step ? "" : JSON.stringify(step.json);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stream = new ReadableStream<Uint8Array>({
-        start: (controller) => {
-          timer = setTimeout(() => {
-            this.#timers.delete(timer!);
-            controller.enqueue(new TextEncoder().encode(payload));
-            controller.close();
-          }, ms);
-          this.#timers.add(timer);
-        },
-        cancel: () => {
-          clearTimeout(timer);
-          this.#timers.delete(timer!);
-          record.aborted = true;
-          for (const wake of this.#abortWaiters.splice(0)) wake();
-        },
-      });
-      const status = "hang" in step ? 200 : step.status ?? 200;
-      return new Response(stream, { status, headers: { "content-type": "application/json" } });
-    }
-    if ("text" in step) {
-      return new Response(step.text, { status: step.status ?? 200, headers: step.headers });
-    }
-    return Response.json(step.json, { status: step.status ?? 200, headers: step.headers });
+    return this.#player.respond(step, record);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    this.#player.clear();
     await this.#server.shutdown();
   }
 }
