@@ -15,12 +15,17 @@
  * search→extract comparison would not be like for like. The first user turn (prompt and
  * image) is serialised once per frame and spliced into the second request as text.
  *
+ * `--sdk` makes the same model calls through `@google/genai` (`models.generateContent` with
+ * the same contents, instruction, declarations and mode) instead of one `fetch`: the least a
+ * server on the official SDK must do, so the benchmark can say what the SDK alone costs.
+ *
  * Usage: `deno run --allow-net --allow-env bench/bare_server.ts --model-url <generateContent
- * URL> [--port 0]`. Prints `{"port":…}` as its first stdout line.
+ * URL> [--port 0] [--sdk]`. Prints `{"port":…}` as its first stdout line.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { type Content, GoogleGenAI } from "@google/genai";
 
 /** The constant rest of every model request: instructions, five declarations, mode ANY. */
 const REQUEST_TAIL = JSON.stringify({
@@ -79,14 +84,15 @@ interface ModelAnswer {
 
 /** Starts the bare server. */
 export function startBareServer(
-  options: { port?: number; modelUrl: string; apiKey?: string },
+  options: { port?: number; modelUrl: string; apiKey?: string; sdk?: boolean },
 ): Deno.HttpServer<Deno.NetAddr> {
   const modelHeaders = {
     "content-type": "application/json",
     "x-goog-api-key": options.apiKey ?? "bench-key",
   };
 
-  async function callModel(contents: string): Promise<ModelAnswer> {
+  async function callModel(contents: string, turns: Content[]): Promise<ModelAnswer> {
+    if (sdk) return await sdk(turns);
     const response = await fetch(options.modelUrl, {
       method: "POST",
       headers: modelHeaders,
@@ -94,6 +100,7 @@ export function startBareServer(
     });
     return await response.json() as ModelAnswer;
   }
+  const sdk = options.sdk ? sdkCaller(options.modelUrl, options.apiKey ?? "bench-key") : undefined;
 
   return Deno.serve(
     { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
@@ -117,11 +124,12 @@ export function startBareServer(
         if (message.jpeg_base64) {
           parts.push({ inlineData: { mimeType: "image/jpeg", data: message.jpeg_base64 } });
         }
-        const firstTurn = JSON.stringify({ role: "user", parts });
-        let contents = firstTurn;
+        const turns: Content[] = [{ role: "user", parts: parts as Content["parts"] }];
+        // The first turn as text once per frame (not needed when the SDK serialises).
+        let contents = sdk ? "" : JSON.stringify(turns[0]);
         let call: Part["functionCall"];
         for (let i = 0; i < 5; i++) {
-          const answer = await callModel(contents);
+          const answer = await callModel(contents, turns);
           const content = answer.candidates?.[0]?.content;
           call = content?.parts?.find((p) => p.functionCall)?.functionCall;
           if (!call || !call.name.startsWith("search_")) break;
@@ -136,12 +144,12 @@ export function startBareServer(
             frame_id: frameId,
           }));
           await answered;
-          contents += `,${JSON.stringify(content)},${
-            JSON.stringify({
-              role: "user",
-              parts: [{ functionResponse: { name: call.name, response: { output: "No tasks." } } }],
-            })
-          }`;
+          const result: Content = {
+            role: "user",
+            parts: [{ functionResponse: { name: call.name, response: { output: "No tasks." } } }],
+          };
+          if (sdk) turns.push(content as Content, result);
+          else contents += `,${JSON.stringify(content)},${JSON.stringify(result)}`;
         }
         const args = call?.args ?? {};
         socket.send(JSON.stringify({
@@ -197,19 +205,47 @@ export function startBareServer(
   );
 }
 
+/**
+ * The same call through `@google/genai`: `modelUrl` is `<base>/<version>/models/<model>:
+ * generateContent`, so the SDK gets the base, the version and the model out of it.
+ */
+function sdkCaller(modelUrl: string, apiKey: string): (turns: Content[]) => Promise<ModelAnswer> {
+  const match = /^(.*)\/(v[^/]+)\/models\/([^/:]+):generateContent$/.exec(modelUrl);
+  if (!match) {
+    throw new Error(
+      "bare_server: --model-url must end in /<version>/models/<model>:generateContent",
+    );
+  }
+  const [, baseUrl, apiVersion, model] = match as unknown as [string, string, string, string];
+  const ai = new GoogleGenAI({ apiKey, apiVersion, httpOptions: { baseUrl } });
+  const tail = JSON.parse(`{${REQUEST_TAIL}}`);
+  const config = {
+    systemInstruction: tail.systemInstruction.parts[0].text as string,
+    tools: tail.tools,
+    toolConfig: tail.toolConfig,
+  };
+  return async (turns) =>
+    await ai.models.generateContent({ model, contents: turns, config }) as ModelAnswer;
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       port: { type: "string", default: "0" },
       "model-url": { type: "string" },
+      sdk: { type: "boolean", default: false },
     },
   });
   if (!values["model-url"]) {
     console.error("bare_server: --model-url <generateContent URL> is required");
     Deno.exit(2);
   }
-  const server = startBareServer({ port: Number(values.port), modelUrl: values["model-url"] });
+  const server = startBareServer({
+    port: Number(values.port),
+    modelUrl: values["model-url"],
+    sdk: values.sdk,
+  });
   // Exit (rather than die) on SIGTERM, so that `--cpu-prof` gets to write its profile.
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
   console.log(JSON.stringify({ port: server.addr.port }));

@@ -24,7 +24,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { LoadResult, LoadShape } from "./load.ts";
+import { type LoadResult, type LoadShape, TYPICAL_OCR_TEXT } from "./load.ts";
 import { type ChildProc, children } from "./processes.ts";
 import {
   configureFake,
@@ -37,7 +37,15 @@ import {
   startFake,
   startServer,
 } from "./servers.ts";
-import { cpuMsFromStat, machineBusyMsFromStat, readProcFiles, rssKibOf } from "./stats.ts";
+import { DEFAULT_SKIP_APPS, DEFAULT_SKIP_TITLES, PrivacyGuard } from "../src/frames/privacy.ts";
+import { screen } from "./privacy.ts";
+import {
+  cpuMsFromStat,
+  machineBusyMsFromStat,
+  percentile,
+  readProcFiles,
+  rssKibOf,
+} from "./stats.ts";
 import { measurePromptPrefix, type PrefixReport, prefixTable } from "./prompt_prefix.ts";
 import { measureSdkOverhead, type SdkOverhead, sdkOverheadTable } from "./sdk_overhead.ts";
 import { measureWsClientLatency, type WsLatencyRow, wsLatencyTable } from "./ws_client_latency.ts";
@@ -95,6 +103,10 @@ const QUICK: Plan = {
 const MODEL_CALLS: Record<Scenario, number> = { no_task: 1, search_extract: 2 };
 
 const SIZES = [0, 4 * 1024, 200 * 1024, 1024 * 1024] as const;
+/** Frame sizes where the SDK's fixed cost per call is measured on its own (`bare_sdk`). */
+const SDK_FLOOR_SIZES = [0, 4 * 1024] as const;
+/** OCR characters of the privacy guard's cost: the prompt's cap. */
+const PRIVACY_OCR_CHARS = 12_000;
 const SCENARIOS: Scenario[] = ["no_task", "search_extract"];
 const TARGET_SESSIONS = 50;
 const MATRIX_SESSIONS = 10;
@@ -144,7 +156,6 @@ interface RunRecord {
   addedP99Ms: number;
 }
 
-/** Idle-session memory of one server. */
 /** Resident memory of a fresh server before and after opening idle sessions. */
 export interface MemoryRecord {
   server: ServerKind;
@@ -205,6 +216,8 @@ export async function loadRun(
     windowMs: number;
     /** The load generator's `--shape` (default `small`). */
     shape?: LoadShape;
+    /** Typical shape: this much of an ordinary busy screen's OCR text (`--ocr-chars`). */
+    ocrChars?: number;
   },
 ): Promise<RunRecord> {
   await configureFake(fake, spec.scenario, spec.modelLatencyMs);
@@ -221,6 +234,7 @@ export async function loadRun(
     String(spec.modelLatencyMs * MODEL_CALLS[spec.scenario]),
     "--shape",
     spec.shape ?? "small",
+    ...(spec.ocrChars === undefined ? [] : ["--ocr-chars", String(spec.ocrChars)]),
   ]);
   try {
     await gen.nextEvent("ready", 120_000);
@@ -389,9 +403,53 @@ interface Report {
   memory: { ours: MemoryRecord; bare: MemoryRecord };
   matrix: { ours: RunRecord; bare: RunRecord }[];
   ws: WsLatencyRow[];
+  /**
+   * The bare server on `@google/genai` (`bare_sdk`) at the small frames, no_task, each run
+   * next to a run of the bare server of its own.
+   */
+  sdkFloor: { sdk: RunRecord; bare: RunRecord }[];
+  privacy: PrivacyCost;
   wallSeconds: number;
   /** Pairs that were run again because other processes were busy. */
   repeats?: number;
+}
+
+/** The privacy guard's CPU per frame, and the frame it is part of. */
+interface PrivacyCost {
+  ocrChars: number;
+  /** `PrivacyGuard.check` on a frame of `ocrChars` characters, in-process, median µs. */
+  guardUs: number;
+  /** The same at the review's 2 KB of OCR. */
+  guardUsTypical: number;
+  /** Our server under the review's load with `ocrChars` of OCR text per frame. */
+  frame: RunRecord;
+}
+
+/**
+ * `PrivacyGuard.check` as a session runs it (default skip lists, contacts off) on a fresh
+ * frame object each time, median µs of `batches` batches after a warm-up.
+ */
+function guardMicros(ocrText: string, batches = 40, perBatch = 25): number {
+  const guard = new PrivacyGuard({
+    skipApps: DEFAULT_SKIP_APPS,
+    skipTitles: DEFAULT_SKIP_TITLES,
+    redactContacts: false,
+  });
+  const frame = (i: number) => ({
+    frameId: `f${i}`,
+    appName: "Slack",
+    windowTitle: "#design-review | Acme",
+    ocrText,
+    jpegBase64: "AAAA",
+  });
+  for (let i = 0; i < 100; i++) guard.check(frame(i));
+  const times: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < perBatch; i++) guard.check(frame(i));
+    times.push(((performance.now() - t0) * 1000) / perBatch);
+  }
+  return percentile(times.sort((a, b) => a - b), 50);
 }
 
 function ratio(a: number, b: number): number {
@@ -541,6 +599,65 @@ function wsFinding(rows: WsLatencyRow[]): string {
     "1,025 bytes stall, 65,000 stall, 65,535 fine.";
 }
 
+/**
+ * The bare server on `@google/genai` against the bare server and ours at the small frames:
+ * what share of the gap at those sizes the SDK's own per-call cost is.
+ */
+function sdkFloorSection(r: Report): string[] {
+  const lines = [
+    `### The SDK's floor at small frames (${MATRIX_SESSIONS} sessions, instant model, no_task)`,
+    "",
+    "`bare_sdk` is the bare server making the same model call through `@google/genai` " +
+    "(`models.generateContent` with the same contents, instruction, declarations and mode) " +
+    "instead of one `fetch` of a pre-serialised body: the least a server on the official " +
+    "SDK can spend per frame. Its ratio to bare is the CPU target's floor for any server " +
+    "that keeps the SDK as the provider's client.",
+    "",
+    "| frame | bare_sdk frames/s | bare_sdk CPU ms/frame | bare CPU ms/frame (next to it) | bare_sdk/bare | ours/bare (matrix above) |",
+    "| --: | --: | --: | --: | --: | --: |",
+  ];
+  for (const { sdk, bare } of r.sdkFloor) {
+    const pair = r.matrix.find((p) => p.ours.scenario === "no_task" && p.ours.bytes === sdk.bytes);
+    lines.push(
+      `| ${sizeLabel(sdk.bytes)} | ${f(sdk.result.framesPerSecond)} | ${
+        f(sdk.serverCpuMsPerFrame, 2)
+      } | ${f(bare.serverCpuMsPerFrame, 2)} | ${
+        f(ratio(sdk.serverCpuMsPerFrame, bare.serverCpuMsPerFrame), 2)
+      }× | ${
+        pair ? `${f(ratio(pair.ours.serverCpuMsPerFrame, pair.bare.serverCpuMsPerFrame), 2)}×` : "–"
+      } |`,
+    );
+  }
+  return lines;
+}
+
+/** The privacy guard's CPU per frame at the OCR cap, as a share of the frame's. */
+function privacySection(p: PrivacyCost, typical: RunRecord): string[] {
+  const frameUs = p.frame.serverCpuMsPerFrame * 1000;
+  const typicalUs = typical.serverCpuMsPerFrame * 1000;
+  return [
+    `### The privacy guard at ${p.ocrChars.toLocaleString("en-US")} OCR characters`,
+    "",
+    "`PrivacyGuard.check` as a session runs it (default skip lists, contacts off), " +
+    "in-process, median of 40 batches; the frame's total is our server's CPU per frame " +
+    `under the review's load (${MATRIX_SESSIONS} sessions, 200 KB, instant model) with ` +
+    `${p.ocrChars.toLocaleString("en-US")} characters of an ordinary busy screen's text ` +
+    "per frame (`load.ts --shape typical --ocr-chars`; nothing in it is redacted, so the " +
+    "screenshot goes to the model).",
+    "",
+    "| OCR text | guard µs/frame | server CPU ms/frame | guard's share |",
+    "| --: | --: | --: | --: |",
+    `| ${p.ocrChars.toLocaleString("en-US")} characters | ${f(p.guardUs, 0)} | ${
+      f(p.frame.serverCpuMsPerFrame, 2)
+    } | ${f((p.guardUs / frameUs) * 100)}% |`,
+    `| 2 KB (the review's load above) | ${f(p.guardUsTypical, 0)} | ${
+      f(typical.serverCpuMsPerFrame, 2)
+    } | ${f((p.guardUsTypical / typicalUs) * 100)}% |`,
+    "",
+    `Errors during the run: ${errorsText(p.frame.result)}.`,
+  ];
+}
+
 function markdown(r: Report): string {
   const { lines: targets, met } = targetRows(r);
   const m = r.memory;
@@ -627,6 +744,10 @@ function markdown(r: Report): string {
       `(${PREFIX_BEFORE.acrossFramesShare} of the request), within a tool loop ` +
       `${PREFIX_BEFORE.toolLoopBytes} bytes (${PREFIX_BEFORE.toolLoopShare}); no prefix across ` +
       `frames passed the 1,024-token minimum, so the expected saving was 0%.`,
+    "",
+    ...sdkFloorSection(r),
+    "",
+    ...privacySection(r.privacy, r.typical.ours),
     "",
     "### The SDK's per-call overhead",
     "",
@@ -808,6 +929,9 @@ async function main(values: { quick: boolean; out: string | undefined }): Promis
   report.prefix = await measurePromptPrefix();
   log("[bench] the SDK's per-call overhead…");
   report.sdk = await measureSdkOverhead(values.quick ? 500 : 2_000);
+  log("[bench] the privacy guard at the OCR cap…");
+  const guardUs = guardMicros(screen(PRIVACY_OCR_CHARS, { secrets: false }));
+  const guardUsTypical = guardMicros(TYPICAL_OCR_TEXT);
 
   const fake = await startFake();
   try {
@@ -896,6 +1020,23 @@ async function main(values: { quick: boolean; out: string | undefined }): Promis
         windowMs: plan.targetWindowMs,
       });
 
+      report.privacy = {
+        ocrChars: PRIVACY_OCR_CHARS,
+        guardUs,
+        guardUsTypical,
+        frame: await fresh("ours", {
+          scenario: "no_task",
+          bytes: 200 * 1024,
+          sessions: MATRIX_SESSIONS,
+          modelLatencyMs: 0,
+          warmupMs: plan.matrixWarmupMs,
+          windowMs: plan.matrixWindowMs,
+          shape: "typical",
+          ocrChars: PRIVACY_OCR_CHARS,
+        }),
+      };
+      log(`[bench] ${progress(report.privacy.frame)}`);
+
       report.matrix = [];
       for (const scenario of SCENARIOS) {
         for (const bytes of SIZES) {
@@ -910,6 +1051,23 @@ async function main(values: { quick: boolean; out: string | undefined }): Promis
             }),
           );
         }
+      }
+      // What the SDK alone costs where a frame is small: the bare server on @google/genai.
+      report.sdkFloor = [];
+      for (const bytes of SDK_FLOOR_SIZES) {
+        const spec = {
+          scenario: "no_task" as const,
+          bytes,
+          sessions: MATRIX_SESSIONS,
+          modelLatencyMs: 0,
+          warmupMs: plan.matrixWarmupMs,
+          windowMs: plan.matrixWindowMs,
+        };
+        const sdk = await fresh("bare_sdk", spec);
+        log(`[bench] ${progress(sdk)}`);
+        const bare = await fresh("bare", spec);
+        log(`[bench] ${progress(bare)}`);
+        report.sdkFloor.push({ sdk, bare });
       }
     }
   } finally {

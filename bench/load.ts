@@ -28,12 +28,15 @@
  * client, a `client_hello` with a typical user's context (20 active tasks,
  * `typical_context.ts`) and frames with 2 KB of OCR text and no context (the hello's stands).
  * Its frames are far larger than 64 KB, past the sizes where Deno's client stalls.
+ * `--ocr-chars N` (typical shape) sends N characters of an ordinary busy screen's text
+ * instead (numbers, ids, dates, nothing the privacy guard redacts), for the guard's cost.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { payloadOffset, RawWebSocket, textFrame } from "./raw_ws.ts";
 import { percentile } from "./stats.ts";
+import { screen } from "./privacy.ts";
 import { typicalContext } from "./typical_context.ts";
 
 /** What a load run reports (`result` line). */
@@ -116,7 +119,7 @@ class PreparedFrame {
   #mid: string;
   #rest: string;
 
-  constructor(session: number, jpegBase64: string, shape: LoadShape) {
+  constructor(session: number, jpegBase64: string, shape: LoadShape, ocrText?: string) {
     this.#start = `{"type":"frame_event","frame_number":`;
     this.#mid = `,"screenshot_id":"s${String(session).padStart(5, "0")}-`;
     this.#rest = JSON.stringify(
@@ -124,7 +127,7 @@ class PreparedFrame {
         ? {
           app_name: "Slack",
           window_title: "#design-review | Acme",
-          ocr_text: TYPICAL_OCR_TEXT,
+          ocr_text: ocrText ?? TYPICAL_OCR_TEXT,
           jpeg_base64: jpegBase64,
         }
         : {
@@ -315,6 +318,8 @@ interface LoadOptions {
   /** Session i sends its first frame after i/sessions of this (no lock-step convoys). */
   staggerMs: number;
   shape: LoadShape;
+  /** Typical shape: this OCR text instead of {@link TYPICAL_OCR_TEXT}. */
+  ocrText?: string;
 }
 
 async function runLoad(o: LoadOptions): Promise<LoadResult> {
@@ -346,7 +351,7 @@ async function runLoad(o: LoadOptions): Promise<LoadResult> {
   counting = true;
 
   async function session(index: number): Promise<void> {
-    const frame = new PreparedFrame(index, jpeg, o.shape);
+    const frame = new PreparedFrame(index, jpeg, o.shape, o.ocrText);
     let ws = sockets[index];
     if (o.staggerMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, (index / o.sessions) * o.staggerMs));
@@ -506,6 +511,7 @@ if (import.meta.main) {
       "stagger-ms": { type: "string", default: "0" },
       batch: { type: "string", default: "100" },
       shape: { type: "string", default: "small" },
+      "ocr-chars": { type: "string" },
     },
   });
   if (!values.url) {
@@ -517,6 +523,13 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const shape: LoadShape = values.shape;
+  const ocrChars = values["ocr-chars"] === undefined ? undefined : Number(values["ocr-chars"]);
+  if (
+    ocrChars !== undefined && (shape !== "typical" || !(Number.isInteger(ocrChars) && ocrChars > 0))
+  ) {
+    console.error("load: --ocr-chars takes a positive integer, with --shape typical");
+    Deno.exit(2);
+  }
   if (values.mode === "idle") {
     await runIdle(values.url, Number(values.sessions), Number(values.batch));
   } else {
@@ -531,6 +544,7 @@ if (import.meta.main) {
         drainMs: Number(values["drain-ms"]),
         staggerMs: Number(values["stagger-ms"]),
         shape,
+        ...(ocrChars === undefined ? {} : { ocrText: screen(ocrChars, { secrets: false }) }),
       }),
     );
   }

@@ -26,12 +26,17 @@ const SECRETS = [
   "IBAN DE89 3704 0044 0532 0130 00",
 ];
 
-/** About `size` characters of screen text, a secret every 40 lines. */
-export function screen(size = 12_000): string {
+/**
+ * About `size` characters of screen text, a secret every 40 lines (none with
+ * `secrets: false`: an ordinary busy screen, whose frame keeps its screenshot).
+ */
+export function screen(size = 12_000, { secrets = true } = {}): string {
   const out: string[] = [];
   let length = 0;
   for (let i = 0; length < size; i++) {
-    const line = i % 40 === 39 ? SECRETS[(i / 40 | 0) % SECRETS.length]! : LINES[i % LINES.length]!;
+    const line = secrets && i % 40 === 39
+      ? SECRETS[(i / 40 | 0) % SECRETS.length]!
+      : LINES[i % LINES.length]!;
     out.push(line);
     length += line.length + 1;
   }

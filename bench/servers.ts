@@ -9,8 +9,11 @@ import { type ChildProc, freePort, spawnDeno } from "./processes.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
 
-/** Which server is under load. */
-export type ServerKind = "ours" | "bare";
+/**
+ * Which server is under load: ours, the bare server, or the bare server making its model
+ * calls through `@google/genai` (`bare_sdk`, what the SDK alone costs).
+ */
+export type ServerKind = "ours" | "bare" | "bare_sdk";
 /** What the fake model answers. */
 export type Scenario = "no_task" | "search_extract";
 
@@ -65,8 +68,15 @@ export async function fakeStats(fake: Fake): Promise<FakeStats> {
   return await (await fetch(`${fake.base}/stats`)).json() as FakeStats;
 }
 
-/** Starts `bare_server.ts` against the fake. `denoFlags` go before the script. */
-export async function startBare(fake: Fake, denoFlags: string[] = []): Promise<Server> {
+/**
+ * Starts `bare_server.ts` against the fake (with `--sdk` for `bare_sdk`). `denoFlags` go
+ * before the script.
+ */
+export async function startBare(
+  fake: Fake,
+  denoFlags: string[] = [],
+  kind: "bare" | "bare_sdk" = "bare",
+): Promise<Server> {
   const proc = spawnDeno("bare_server", {
     args: [
       "run",
@@ -78,12 +88,13 @@ export async function startBare(fake: Fake, denoFlags: string[] = []): Promise<S
       "0",
       "--model-url",
       `${fake.base}/v1beta/models/gemini-2.5-flash:generateContent`,
+      ...(kind === "bare_sdk" ? ["--sdk"] : []),
     ],
   });
   const line = await proc.nextLine(30_000);
   if (!line) throw new Error(`bare_server did not start: ${proc.stderrTail}`);
   const { port } = JSON.parse(line) as { port: number };
-  return { kind: "bare", proc, url: `ws://127.0.0.1:${port}/v1/proactive` };
+  return { kind, proc, url: `ws://127.0.0.1:${port}/v1/proactive` };
 }
 
 /** Variables passed through to our server; everything else comes from the bench. */
@@ -156,7 +167,7 @@ export async function startOurs(fake: Fake, denoFlags: string[] = []): Promise<S
 
 /** Starts the server of `kind`. */
 export function startServer(kind: ServerKind, fake: Fake, denoFlags: string[] = []) {
-  return kind === "ours" ? startOurs(fake, denoFlags) : startBare(fake, denoFlags);
+  return kind === "ours" ? startOurs(fake, denoFlags) : startBare(fake, denoFlags, kind);
 }
 
 /** Starts `load.ts` against `server` with `args`. */

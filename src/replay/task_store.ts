@@ -16,6 +16,16 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { ActiveTask, Priority, ToolKind, ToolResultItem } from "../protocol/messages.ts";
+import { cosine, DEFAULT_LIMIT, ftsQuery, MIN_SIMILARITY, trigrams } from "./search.ts";
+
+export {
+  cosine,
+  ftsQuery,
+  MIN_SIMILARITY,
+  queryTokens,
+  trigrams,
+  trigramSimilarity,
+} from "./search.ts";
 
 /** Status of a stored task, as the protocol names it. */
 export type StoredTaskStatus = ToolResultItem["status"];
@@ -53,19 +63,8 @@ export interface SearchOptions {
   limit?: number;
 }
 
-/** Similarity below which `searchSimilar` reports nothing. */
-export const MIN_SIMILARITY = 0.15;
 /** Tasks `searchSimilar` compares against (the newest). */
 const MAX_SIMILAR_CANDIDATES = 5_000;
-/** Query tokens used at most. */
-const MAX_QUERY_TOKENS = 16;
-const DEFAULT_LIMIT = 10;
-
-/** Words that match nearly every task and would only add noise to an OR query. */
-const STOPWORDS: ReadonlySet<string> = new Set(
-  ("a an and are as at be by can could do for from have i in is it me my of on or our " +
-    "please so that the this to up us we will with would you your").split(" "),
-);
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS tasks (
@@ -104,65 +103,6 @@ interface TaskRow {
   source_app: string;
   deadline: string;
   created_at: string;
-}
-
-/**
- * Plain word tokens of `text` for FTS5: lowercase letters and digits only, stopwords and
- * repeats dropped, at most 16. Never contains FTS5 syntax.
- */
-export function queryTokens(text: string): string[] {
-  const tokens: string[] = [];
-  for (const match of text.normalize("NFKC").toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    const token = match[0];
-    if (STOPWORDS.has(token) || tokens.includes(token)) continue;
-    tokens.push(token);
-    if (tokens.length === MAX_QUERY_TOKENS) break;
-  }
-  return tokens;
-}
-
-/**
- * An FTS5 MATCH expression for user text: every token quoted (`"q3" OR "report"*`), tokens of
- * three or more characters also matching as prefixes. `undefined` when nothing is left.
- */
-export function ftsQuery(text: string): string | undefined {
-  const tokens = queryTokens(text);
-  if (tokens.length === 0) return undefined;
-  // Tokens are letters and digits only, so the quotes cannot be broken out of.
-  return tokens.map((t) => (t.length >= 3 ? `"${t}"*` : `"${t}"`)).join(" OR ");
-}
-
-/** Character-trigram counts of `text` (lowercased, accents and punctuation dropped). */
-export function trigrams(text: string): Map<string, number> {
-  const normal = text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, " ").trim();
-  const counts = new Map<string, number>();
-  if (!normal) return counts;
-  const padded = `  ${normal} `;
-  for (let i = 0; i + 3 <= padded.length; i++) {
-    const gram = padded.slice(i, i + 3);
-    counts.set(gram, (counts.get(gram) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/** Cosine similarity of two count vectors, 0..1. */
-export function cosine(a: Map<string, number>, b: Map<string, number>): number {
-  if (a.size === 0 || b.size === 0) return 0;
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  let dot = 0;
-  for (const [gram, count] of small) dot += count * (large.get(gram) ?? 0);
-  const norm = (v: Map<string, number>) => {
-    let sum = 0;
-    for (const count of v.values()) sum += count * count;
-    return Math.sqrt(sum);
-  };
-  return dot / (norm(a) * norm(b));
-}
-
-/** Character-trigram cosine similarity of two texts, 0..1. */
-export function trigramSimilarity(a: string, b: string): number {
-  return cosine(trigrams(a), trigrams(b));
 }
 
 /** Tasks on `node:sqlite`, with FTS5 keyword search and trigram similarity search. */

@@ -20,8 +20,11 @@ import type { Metrics } from "./metrics.ts";
 export interface HeadGuardOptions {
   hostname: string;
   port: number;
-  /** The real server, on loopback. */
-  target: Deno.NetAddr;
+  /**
+   * The real server, on loopback; read once per connection, so the guard may bind its public
+   * port before the real server binds its own.
+   */
+  target: Deno.NetAddr | (() => Deno.NetAddr);
   headerTimeoutMs: number;
   responseTimeoutMs: number;
   metrics: Metrics;
@@ -157,10 +160,8 @@ async function serveConnection(
     conn.setNoDelay(true);
     const head = await readHead(conn, options);
     if (head) {
-      upstream = await Deno.connect({
-        hostname: options.target.hostname,
-        port: options.target.port,
-      });
+      const target = typeof options.target === "function" ? options.target() : options.target;
+      upstream = await Deno.connect({ hostname: target.hostname, port: target.port });
       upstream.setNoDelay(true);
       await writeAll(upstream, head.bytes);
       // Still open (`close` did not run meanwhile): the relay owns both from here on.

@@ -55,32 +55,35 @@ export const RESPONSE_TIMEOUT_MS = 15_000;
 export function startServer(options: ServerOptions): ProactiveServer {
   const handler = createHandler(options);
   const guarded = (options.headerTimeoutMs ?? 0) > 0;
-  // With the guard, the real server listens on loopback only, and the guard on the address.
-  const server = Deno.serve({
-    hostname: guarded ? "127.0.0.1" : options.hostname,
-    port: guarded ? 0 : options.port,
-    onListen: (addr) => {
-      if (!guarded) options.onListen?.(addr as Deno.NetAddr);
-    },
-  }, handler);
+  // With the guard, the guard takes the public address first and the real server a free
+  // loopback port after it: bound the other way round, the kernel could hand the real server
+  // the very port the guard is about to ask for.
   let guard: HeadGuard | undefined;
+  let server: Deno.HttpServer;
   if (guarded) {
-    try {
-      guard = startHeadGuard({
-        hostname: options.hostname,
-        port: options.port,
-        target: server.addr as Deno.NetAddr,
-        headerTimeoutMs: options.headerTimeoutMs ?? 0,
-        responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
-        metrics: options.metrics,
-        log: options.log,
-      });
-    } catch (err) {
-      void server.shutdown();
-      throw err;
-    }
-    options.onListen?.(guard.addr);
+    guard = startHeadGuard({
+      hostname: options.hostname,
+      port: options.port,
+      target: () => server.addr as Deno.NetAddr,
+      headerTimeoutMs: options.headerTimeoutMs ?? 0,
+      responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
+      metrics: options.metrics,
+      log: options.log,
+    });
   }
+  try {
+    server = Deno.serve({
+      hostname: guarded ? "127.0.0.1" : options.hostname,
+      port: guarded ? 0 : options.port,
+      onListen: (addr) => {
+        if (!guarded) options.onListen?.(addr as Deno.NetAddr);
+      },
+    }, handler);
+  } catch (err) {
+    void guard?.close(0);
+    throw err;
+  }
+  if (guard) options.onListen?.(guard.addr);
   /**
    * `server.shutdown()`, bounded: Deno 2.9's never settles once a client has hung up on an
    * upgrade before its 101 went out (the connection is never released), and a stop must not
