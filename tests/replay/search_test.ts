@@ -3,7 +3,7 @@
  * store of the replays does, for the same tasks and queries.
  */
 import assert from "node:assert/strict";
-import { searchKeywords, type SearchableTask, searchTasks } from "../../src/replay/search.ts";
+import { type SearchableTask, searchKeywords, searchTasks } from "../../src/replay/search.ts";
 import { TaskStore } from "../../src/replay/task_store.ts";
 import { mulberry32 } from "../../scripts/random.ts";
 
