@@ -126,6 +126,7 @@ function main(): void {
       idleTimeoutSeconds: config.idleTimeoutSec,
       userLimits,
       limits: sessionLimits(config),
+      ...(config.console ? { console: { auth: config.authMode } } : {}),
       ...(probe ? { ready: () => probe.ready } : {}),
     });
   } catch (err) {
@@ -148,6 +149,7 @@ function main(): void {
     metrics: httpUrl(metricsServer.addr, "/metrics"),
     model: model.name,
     auth: config.authMode,
+    ...(config.console ? { console: httpUrl(server.addr, "/console") } : {}),
   });
 
   let stopping = false;

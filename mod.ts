@@ -17,11 +17,13 @@
  * @module
  */
 export {
+  BEARER_SUBPROTOCOL_PREFIX,
   ERROR_CODES,
   MAX_MODEL_ITERATIONS,
   MAX_SCREENSHOT_ID_CHARS,
   PRIORITIES,
   PROTOCOL_VERSIONS,
+  SUBPROTOCOL,
   TOOL_KINDS,
 } from "./src/protocol/messages.ts";
 export type { ErrorCode, Priority, ProtocolVersion, ToolKind } from "./src/protocol/messages.ts";
@@ -38,6 +40,7 @@ export type {
   GoAway,
   Heartbeat,
   MatchType,
+  ModelCallUsage,
   NoTaskFoundOutcome,
   PastTask,
   RejectTaskOutcome,
@@ -82,6 +85,7 @@ export type {
   FrameOptions,
   FrameTerminal,
   ProactiveClientOptions,
+  TokenTransport,
   ToolCallHandler,
 } from "./src/client/client.ts";
 export { differenceHash, screenHashDistance } from "./src/client/screen_hash.ts";

@@ -141,6 +141,8 @@ export interface Config {
   privacySkipTitles: string[];
   /** Also redact e-mail addresses and phone numbers (`PRIVACY_REDACT_CONTACTS`). */
   privacyRedactContacts: boolean;
+  /** Serve the developer console at `/console` (`CONSOLE`; default on only with AUTH_MODE=none). */
+  console: boolean;
   logLevel: LogLevel;
 }
 
@@ -398,6 +400,7 @@ const EnvSchema = z.object({
   PRIVACY_SKIP_APPS: globListVar("PRIVACY_SKIP_APPS", DEFAULT_SKIP_APPS),
   PRIVACY_SKIP_TITLES: globListVar("PRIVACY_SKIP_TITLES", DEFAULT_SKIP_TITLES),
   PRIVACY_REDACT_CONTACTS: boolVar("PRIVACY_REDACT_CONTACTS", false),
+  CONSOLE: enumVar("CONSOLE", ["on", "off"] as const),
   LOG_LEVEL: enumVar("LOG_LEVEL", LOG_LEVELS),
 });
 
@@ -548,6 +551,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     privacySkipApps: e.PRIVACY_SKIP_APPS,
     privacySkipTitles: e.PRIVACY_SKIP_TITLES,
     privacyRedactContacts: e.PRIVACY_REDACT_CONTACTS,
+    console: (e.CONSOLE ?? (authMode === "none" ? "on" : "off")) === "on",
     logLevel: e.LOG_LEVEL ?? "info",
   };
   if (e.GEMINI_API_KEY) config.geminiApiKey = e.GEMINI_API_KEY;
@@ -584,6 +588,7 @@ export const SERVER_ONLY_VARIABLES = [
   "HEADER_TIMEOUT_MS",
   "METRICS_PORT",
   "MODEL_PROBE",
+  "CONSOLE",
   "LOG_LEVEL",
 ] as const satisfies readonly (keyof typeof EnvSchema.shape)[];
 

@@ -372,3 +372,24 @@ Deno.test("loadConfig() reads the shared limits and the daily budget", async (t)
     assert.equal(config.redisUrl, undefined);
   });
 });
+
+Deno.test("CONSOLE: on or off; by default on only without authentication", async (t) => {
+  const firebase = { FIREBASE_PROJECT_ID: "p" };
+  await t.step("defaults", () => {
+    assert.equal(loadConfig({}).console, true, "AUTH_MODE=none");
+    assert.equal(loadConfig(firebase).console, false, "AUTH_MODE=firebase");
+    assert.equal(loadConfig({ ...firebase, AUTH_MODE: "none" }).console, true);
+    assert.equal(loadConfig({ CONSOLE: " " }).console, true, "blank is unset");
+  });
+  await t.step("explicit values win, in any case", () => {
+    assert.equal(loadConfig({ CONSOLE: "off" }).console, false);
+    assert.equal(loadConfig({ ...firebase, CONSOLE: "on" }).console, true);
+    assert.equal(loadConfig({ ...firebase, CONSOLE: " ON " }).console, true);
+  });
+  await t.step("anything else is refused with one line", () => {
+    assert.deepEqual(refusal({ CONSOLE: "true" }), ["CONSOLE must be one of on, off"]);
+  });
+  await t.step("only a listening server reads it", () => {
+    assert.equal(loadAnalysisConfig({ CONSOLE: "maybe" }).console, true);
+  });
+});

@@ -16,7 +16,12 @@ import { denoEnv, type DenoOutput, runDeno } from "./fakes/deno_env.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** Files a script could write; each must be untouched by `--help`. */
-const WATCHED = ["docs/protocol.schema.json", "BENCHMARKS.md", "eval/privacy/corpus.jsonl"];
+const WATCHED = [
+  "docs/protocol.schema.json",
+  "BENCHMARKS.md",
+  "eval/privacy/corpus.jsonl",
+  "src/console/bundle.gen.ts",
+];
 
 /** `deno task <args>` in the project root, with the environment Deno needs and no other. */
 function task(args: string[]): Promise<DenoOutput> {
@@ -43,6 +48,7 @@ Deno.test("every deno task script answers --help and -h with its usage, exit 0, 
     ["privacy-eval", /^usage: deno task privacy-eval/],
     ["privacy-corpus", /^usage: deno task privacy-corpus/],
     ["bench-privacy", /^usage: deno task bench-privacy/],
+    ["console-build", /^usage: deno task console-build/],
     ["dev", /^usage: deno task dev/],
     ["compile", /^usage: deno task dev \[--print\]\n\s+deno task compile/],
     // `deno bundle` answers for itself.

@@ -14,6 +14,7 @@
  */
 import type {
   AnalysisOutcome,
+  ModelCallUsage,
   ServerError,
   ToolCallRequest,
   ToolResult,
@@ -94,6 +95,14 @@ export function emptyUsage(): Usage {
   };
 }
 
+/** Longest function name `usage.calls` repeats. */
+const MAX_FUNCTION_NAME_CHARS = 64;
+
+/** Cost rounded as on the wire: to 1e-8 US dollars. */
+function roundCost(usd: number): number {
+  return Math.round(usd * 1e8) / 1e8;
+}
+
 /** Runs one frame through the model loop. */
 export async function* analyzeFrame(
   request: AnalysisRequest,
@@ -119,12 +128,15 @@ async function* loop(
   const frameSignal = frameDeadline.signal;
 
   const usage = emptyUsage();
+  /** One entry per answered model call, in order (`usage.calls`). */
+  const calls: ModelCallUsage[] = [];
   const finalUsage = (): Usage => ({
     ...usage,
     model_ms: Math.round(usage.model_ms),
     tool_ms: Math.round(usage.tool_ms),
     total_ms: Math.round(now() - started),
-    cost_usd: Math.round(usage.cost_usd * 1e8) / 1e8,
+    cost_usd: roundCost(usage.cost_usd),
+    ...(calls.length ? { calls } : {}),
   });
   const error = (code: ServerError["code"], message: string): TerminalEvent => ({
     kind: "terminal",
@@ -151,6 +163,7 @@ async function* loop(
     using callDeadline = new Deadline(options.modelCallTimeoutMs, frameSignal);
     const callSignal = callDeadline.signal;
     const callStarted = now();
+    let callMs = 0;
     const deadline = Math.min(frameEnds, performance.now() + options.modelCallTimeoutMs);
     let reply: ModelReply;
     try {
@@ -165,18 +178,32 @@ async function* loop(
       );
     } finally {
       usage.model_calls++;
-      usage.model_ms += now() - callStarted;
+      callMs = now() - callStarted;
+      usage.model_ms += callMs;
     }
-    usage.input_tokens += reply.usage.inputTokens;
+    const counts = reply.usage;
+    usage.input_tokens += counts.inputTokens;
     usage.cached_input_tokens = (usage.cached_input_tokens ?? 0) +
-      (reply.usage.cachedInputTokens ?? 0);
-    usage.output_tokens += reply.usage.outputTokens;
-    usage.thinking_tokens += reply.usage.thinkingTokens ?? 0;
-    usage.cost_usd += reply.usage.costUsd;
+      (counts.cachedInputTokens ?? 0);
+    usage.output_tokens += counts.outputTokens;
+    usage.thinking_tokens += counts.thinkingTokens ?? 0;
+    usage.cost_usd += counts.costUsd;
     usage.model = reply.model ?? model.name;
     turns.push({ role: "model", reply });
 
     const fn = reply.functionCall;
+    const entry: ModelCallUsage = {
+      model: usage.model,
+      ms: Math.round(callMs),
+      input_tokens: counts.inputTokens,
+      cached_input_tokens: counts.cachedInputTokens ?? 0,
+      output_tokens: counts.outputTokens,
+      thinking_tokens: counts.thinkingTokens ?? 0,
+      cost_usd: roundCost(counts.costUsd),
+    };
+    // A name the model made up is cut short: the entry stays small.
+    if (fn) entry.function = fn.name.slice(0, MAX_FUNCTION_NAME_CHARS);
+    calls.push(entry);
     if (!fn) {
       const why = reply.finishReason ? ` (finish reason ${reply.finishReason})` : "";
       return fallback(FALLBACK.noCall + why);

@@ -1,6 +1,8 @@
 /**
- * `AUTH_MODE=firebase`: Firebase ID tokens (`Authorization: Bearer …`), verified with `jose`
- * before the WebSocket upgrade.
+ * `AUTH_MODE=firebase`: Firebase ID tokens, verified with `jose` before the WebSocket
+ * upgrade. The token comes in `Authorization: Bearer …` or, from browsers, which cannot set
+ * that header, as a `bearer.<token>` subprotocol (`subprotocol.ts`); the header wins when a
+ * request has both.
  *
  * Keys come from Google's securetoken JWK set through `createRemoteJWKSet`, which caches them,
  * refetches on an unknown `kid` at most once per cooldown, and shares one fetch among all the
@@ -24,6 +26,7 @@ import {
 } from "jose";
 import type { Authenticator, AuthFailure, AuthResult } from "./authenticator.ts";
 import { abortable } from "../async/abortable.ts";
+import { offeredSubprotocols, subprotocolToken } from "./subprotocol.ts";
 
 /** Options of {@link FirebaseAuthenticator}. */
 export interface FirebaseAuthOptions {
@@ -129,11 +132,8 @@ export class FirebaseAuthenticator implements Authenticator {
   }
 
   async authenticate(request: Request, signal: AbortSignal): Promise<AuthResult> {
-    const header = request.headers.get("authorization");
-    if (!header || !header.trim()) return refuse("missing_token");
-    const match = /^Bearer[ ]+([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
-    if (!match) return refuse("invalid_request");
-    const token = match[1]!;
+    const token = bearerToken(request);
+    if (typeof token !== "string") return refuse(token.reason);
     if (token.split(".").length !== 3) return refuse("malformed_token");
     try {
       const { payload } = await abortable(
@@ -169,6 +169,22 @@ export class FirebaseAuthenticator implements Authenticator {
     }
     return sub;
   }
+}
+
+/**
+ * The request's bearer token: from the `Authorization` header, else from a `bearer.`
+ * subprotocol, else the reason there is none.
+ */
+function bearerToken(request: Request): string | { reason: AuthReason } {
+  const header = request.headers.get("authorization");
+  if (header && header.trim()) {
+    const match = /^Bearer[ ]+([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
+    return match ? match[1]! : { reason: "invalid_request" };
+  }
+  const token = subprotocolToken(offeredSubprotocols(request));
+  if (token === undefined) return { reason: "missing_token" };
+  // Several bearer entries, or an empty one: which token was meant is not known.
+  return /^[A-Za-z0-9_\-.]+$/.test(token) ? token : { reason: "invalid_request" };
 }
 
 /**

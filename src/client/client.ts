@@ -15,8 +15,9 @@
  *   sends one frame, waits for its terminal (answering its tool calls meanwhile), then sends
  *   the next. Calls may overlap; they are queued (bounded) and resolve in call order.
  * - **Tokens.** `token` goes into the upgrade request's `Authorization: Bearer` header, which
- *   Deno's and Node's WebSocket can send. Browsers cannot set WebSocket headers: there, leave
- *   `token` out and authenticate with a cookie or through a proxy that adds the header.
+ *   Deno's and Node's WebSocket can send. Browsers cannot set WebSocket headers: there it is
+ *   offered as the subprotocol `bearer.<token>` beside `proactive`, which the server selects
+ *   (docs/protocol.md §1.1). `tokenTransport` chooses either way explicitly.
  * - **Reconnects.** A dropped socket is reopened with exponential backoff and full jitter; the
  *   frame in flight at the drop rejects with `ClientError` code `DISCONNECTED`, queued frames
  *   wait for the new session. A v1.1 `go_away` lets the running frame finish, then the client
@@ -36,7 +37,9 @@
  */
 import { abortable } from "../async/abortable.ts";
 import {
+  BEARER_SUBPROTOCOL_PREFIX,
   FrameEvent as FrameEventSchema,
+  SUBPROTOCOL,
   ToolResultItem as ToolResultItemSchema,
 } from "../protocol/messages.ts";
 import type { ProtocolVersion } from "../protocol/messages.ts";
@@ -106,12 +109,25 @@ export type ClientEvent =
   | { kind: "ignored"; reason: string }
   | { kind: "closed" };
 
+/** How the client sends its token: an `Authorization` header or a `bearer.` subprotocol. */
+export type TokenTransport = "header" | "protocol";
+
 /** Options of {@link ProactiveClient.connect}. */
 export interface ProactiveClientOptions {
   /** `ws://` or `wss://` URL of `/v1/proactive`. */
   url: string | URL;
   /** Bearer token, or a function returning a fresh one for every (re)connect. */
   token?: string | (() => string | Promise<string>);
+  /**
+   * How the token travels in the upgrade request (docs/protocol.md §1.1): `"header"` as
+   * `Authorization: Bearer <token>`, `"protocol"` as the subprotocols `proactive` and
+   * `bearer.<token>` (the server answers `proactive`; the token never comes back). Default
+   * `"header"` where the WebSocket takes headers (Deno, Node, or a `WebSocket` option, which
+   * is assumed to be such a library), `"protocol"` elsewhere (browsers, which cannot send
+   * headers). Without a token nothing is sent either way. Needs a server that knows the
+   * subprotocol.
+   */
+  tokenTransport?: TokenTransport;
   /** Default "1.1" (`go_away`, `tool_call_cancel`); "1.0" speaks exactly as Omi does. */
   protocolVersion?: ProtocolVersion;
   /** Sent in `client_hello`, for the server's logs. */
@@ -228,6 +244,7 @@ export class ProactiveClient implements AsyncDisposable {
   #options: ProactiveClientOptions;
   #reconnect: Required<ReconnectOptions> | false;
   #WebSocket: WebSocketConstructor;
+  #tokenTransport: TokenTransport;
   #pad: boolean;
   #random: () => number;
   /** Whether frames get a computed `screen_hash` (option, version and runtime allow it). */
@@ -276,6 +293,8 @@ export class ProactiveClient implements AsyncDisposable {
       );
     }
     this.#WebSocket = WebSocket as WebSocketConstructor;
+    this.#tokenTransport = options.tokenTransport ??
+      (options.WebSocket || webSocketTakesHeaders() ? "header" : "protocol");
     this.#pad = shouldPadMessages(url, options.padMessages);
     this.#random = options.random ?? Math.random;
     this.#hashScreens = options.screenHash !== false &&
@@ -445,7 +464,11 @@ export class ProactiveClient implements AsyncDisposable {
     if (this.#closed) throw new ClientError("CLOSED", "The client was closed");
     const connection = await Connection.open({
       url: this.#url,
-      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      ...(!token
+        ? {}
+        : this.#tokenTransport === "header"
+        ? { headers: { authorization: `Bearer ${token}` } }
+        : { protocols: [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${token}`] }),
       WebSocket: this.#WebSocket,
       hello,
       handshakeTimeoutMs: timeoutMs,
@@ -811,4 +834,13 @@ export class ProactiveClient implements AsyncDisposable {
       // A listener's bug must not break the session.
     }
   }
+}
+
+/**
+ * Whether the global WebSocket takes `{ headers }` (Deno, Node, Bun), read from the standard
+ * `navigator.userAgent`; browsers' cannot.
+ */
+function webSocketTakesHeaders(): boolean {
+  const agent = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent;
+  return typeof agent === "string" && /^(?:Deno|Node\.js|Bun)\//.test(agent);
 }

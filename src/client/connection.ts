@@ -19,11 +19,12 @@ import { padJson } from "./nagle_padding.ts";
 
 /**
  * A WebSocket constructor: the global one or a compatible library's. Deno and Node (undici)
- * accept `{ headers }` as the second argument; browsers do not.
+ * accept `{ headers }` as the second argument; browsers do not, but every one takes a list
+ * of subprotocols there.
  */
 export type WebSocketConstructor = new (
   url: string,
-  init?: { headers: Record<string, string> },
+  init?: { headers: Record<string, string> } | string[],
 ) => WebSocket;
 
 /** How a socket closed. */
@@ -37,6 +38,8 @@ export interface ConnectionOptions {
   url: string;
   /** Upgrade-request headers (the bearer token); needs a constructor that supports them. */
   headers?: Record<string, string>;
+  /** Subprotocols to offer (the bearer token, in browsers); ignored when `headers` are given. */
+  protocols?: string[];
   WebSocket: WebSocketConstructor;
   /** Sent as soon as the socket opens. */
   hello: ClientHello;
@@ -117,6 +120,8 @@ export class Connection {
     try {
       socket = options.headers
         ? new options.WebSocket(options.url, { headers: options.headers })
+        : options.protocols
+        ? new options.WebSocket(options.url, options.protocols)
         : new options.WebSocket(options.url);
     } catch (err) {
       return Promise.reject(
@@ -124,8 +129,14 @@ export class Connection {
           ? new ClientError(
             "HEADERS_UNSUPPORTED",
             "Cannot send a token: this WebSocket cannot set headers (browsers); " +
-              "authenticate with a cookie or through a proxy",
+              'use tokenTransport "protocol"',
             { cause: err },
+          )
+          : options.protocols && (err as { name?: unknown } | null)?.name === "SyntaxError" &&
+              URL.canParse(options.url)
+          ? new ClientError(
+            "CONNECT_FAILED",
+            "Cannot send the token as a subprotocol: it holds characters a subprotocol cannot",
           )
           : new ClientError("CONNECT_FAILED", `Cannot connect to ${where}: ${openFailure(err)}`, {
             cause: err,

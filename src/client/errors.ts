@@ -27,7 +27,7 @@ export type ClientErrorCode =
   | "FRAME_DROPPED"
   /** The frame does not fit the `frame_event` schema. */
   | "INVALID_FRAME"
-  /** A token was given but this runtime's WebSocket cannot send headers (browsers). */
+  /** `tokenTransport: "header"` with a token, but this WebSocket cannot send headers (browsers). */
   | "HEADERS_UNSUPPORTED"
   /**
    * No WebSocket implementation: the runtime has no global `WebSocket` (Node before 22, or

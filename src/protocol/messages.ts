@@ -15,6 +15,14 @@ export const PROTOCOL_VERSIONS = ["1.0", "1.1"] as const;
 /** A negotiated protocol version. */
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 
+/**
+ * The WebSocket subprotocol of docs/protocol.md §1.1: a server selects it when a client
+ * offers it (browsers offer it beside their token).
+ */
+export const SUBPROTOCOL = "proactive";
+/** The prefix of the subprotocol that carries a bearer token: `bearer.<token>` (§1.1). */
+export const BEARER_SUBPROTOCOL_PREFIX = "bearer.";
+
 /** The model-call cap of docs/protocol.md §5.5, announced in `session_ready`. */
 export const MAX_MODEL_ITERATIONS = 5;
 /** The tool kinds the desktop executes for us. */
@@ -198,6 +206,20 @@ export const ExtractedTask = z.object({
 /** A task the analysis extracted. */
 export type ExtractedTask = T.ExtractedTask;
 
+/** Additive: the accounting of one model call (docs/protocol.md §3.4, `usage.calls`). */
+export const ModelCallUsage = z.object({
+  model: z.string(),
+  ms: z.int(),
+  input_tokens: z.int(),
+  cached_input_tokens: z.int(),
+  output_tokens: z.int(),
+  thinking_tokens: z.int(),
+  cost_usd: z.number(),
+  function: z.string().optional(),
+});
+/** The accounting of one model call. */
+export type ModelCallUsage = T.ModelCallUsage;
+
 /** Per-frame accounting (docs/protocol.md §3.4; sent to every client, extra fields are safe). */
 export const Usage = z.object({
   model_calls: z.int(),
@@ -218,6 +240,8 @@ export const Usage = z.object({
   redactions: z.record(z.string(), z.int()).optional(),
   /** Additive: the model that decided (`provider:model`); absent without a model call. */
   model: z.string().optional(),
+  /** Additive: one entry per model call, in order; absent without a model call. */
+  calls: z.array(ModelCallUsage).optional(),
 });
 /** Per-frame accounting. */
 export type Usage = T.Usage;
@@ -319,6 +343,7 @@ type _TypesMatchSchemas = AllTrue<[
   Same<SessionReady, z.infer<typeof SessionReady>>,
   Same<ToolCallRequest, z.infer<typeof ToolCallRequest>>,
   Same<ExtractedTask, z.infer<typeof ExtractedTask>>,
+  Same<ModelCallUsage, z.infer<typeof ModelCallUsage>>,
   Same<Usage, z.infer<typeof Usage>>,
   Same<AnalysisOutcome, z.infer<typeof AnalysisOutcome>>,
   Same<ServerError, z.infer<typeof ServerError>>,

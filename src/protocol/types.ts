@@ -233,6 +233,31 @@ export interface Usage {
    * after a fallback is not the configured one; absent when no model was called.
    */
   model?: string;
+  /**
+   * Additive: one entry per model call, in call order; absent when no model was called. Its
+   * counts sum to the frame's totals above.
+   */
+  calls?: ModelCallUsage[];
+}
+
+/** Additive: the accounting of one model call of a frame (`usage.calls`). */
+export interface ModelCallUsage {
+  /** The model that answered (`provider:model`). */
+  model: string;
+  /** Time the call took, ms. */
+  ms: number;
+  /** Input tokens billed, cached ones included. */
+  input_tokens: number;
+  /** Of `input_tokens`, those served from the prompt cache. */
+  cached_input_tokens: number;
+  /** Output tokens billed. */
+  output_tokens: number;
+  /** Thinking tokens (billed as output). */
+  thinking_tokens: number;
+  /** Estimated cost, US dollars. */
+  cost_usd: number;
+  /** The function the model called in this reply; absent when it called none. */
+  function?: string;
 }
 
 /** The fields every `analysis_outcome` has. */

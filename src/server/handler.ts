@@ -1,5 +1,6 @@
 /**
- * HTTP routes of docs/protocol.md §8 and the WebSocket upgrade of `/v1/proactive`.
+ * HTTP routes of docs/protocol.md §8 (the developer console's page and script among them,
+ * when it is on) and the WebSocket upgrade of `/v1/proactive`.
  *
  * Everything about a request is decided before `Deno.upgradeWebSocket`: route, method,
  * upgrade header, authentication and capacity. A refused upgrade gets a JSON body and never
@@ -11,7 +12,10 @@
 import type { Model } from "../analysis/model.ts";
 import { Deadline } from "../async/deadline.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
+import { offeredSubprotocols, subprotocolToken } from "../auth/subprotocol.ts";
+import { CONSOLE_SCRIPT, type ConsoleAuth, consolePage } from "../console/assets.ts";
 import type { Logger } from "../log.ts";
+import { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from "../protocol/messages.ts";
 import { protocolJsonSchemaText } from "../protocol/schema.ts";
 import type { Metrics } from "./metrics.ts";
 import type { FrameRateLimiter } from "./rate_limiter.ts";
@@ -47,6 +51,11 @@ export interface HandlerOptions {
   ready?: () => boolean;
   /** Today's date for analyses; injectable for tests. */
   today?: () => string;
+  /**
+   * Serve the developer console at `/console` (`CONSOLE`), telling its page how to
+   * authenticate; absent: the console's paths are unknown (404).
+   */
+  console?: { auth: ConsoleAuth };
 }
 
 /** How long after the 101 response a socket may take to open before it counts as dead. */
@@ -64,6 +73,14 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 
 /** The routes of docs/protocol.md §8 besides the upgrade: each answers GET (and HEAD) only. */
 const KNOWN_PATHS = new Set(["/v1/health", "/healthz", "/readyz", "/v1/proactive/schema"]);
+
+/** The console's paths, known only when the console is on. */
+const CONSOLE_PATHS = new Set(["/console", "/console/app.js"]);
+
+/** The console page's Content-Security-Policy: its own script and nothing from elsewhere. */
+export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; " +
+  "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * A session's WebSocket: what the session sends through, and the listener of the socket's
@@ -101,6 +118,8 @@ export function createHandler(
 ): (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
   const { registry, log, metrics } = options;
   let schemaText: string | undefined;
+  const consoleOn = options.console;
+  const consoleHtml = consoleOn ? consolePage({ auth: consoleOn.auth }) : "";
   const userLimits = options.userLimits;
   /** Shared by every session: which user a session is of, the registry knows. */
   const onClosed = (session: Session) => {
@@ -115,7 +134,8 @@ export function createHandler(
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> {
     const { pathname } = new URL(request.url);
-    const readOnly = pathname !== "/v1/proactive" && KNOWN_PATHS.has(pathname);
+    const isConsole = consoleOn !== undefined && CONSOLE_PATHS.has(pathname);
+    const readOnly = isConsole || (pathname !== "/v1/proactive" && KNOWN_PATHS.has(pathname));
     if (readOnly && request.method !== "GET" && request.method !== "HEAD") {
       return json(405, { error: "Method not allowed: use GET" }, { allow: "GET, HEAD" });
     }
@@ -136,9 +156,24 @@ export function createHandler(
         });
       case "/v1/proactive":
         return await upgrade(request, info);
-      default:
-        return json(404, { error: "Not found" });
     }
+    if (!isConsole) return json(404, { error: "Not found" });
+    if (pathname === "/console") {
+      return new Response(consoleHtml, {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": CONSOLE_CSP,
+          "x-content-type-options": "nosniff",
+          "cache-control": "no-store",
+        },
+      });
+    }
+    return new Response(CONSOLE_SCRIPT, {
+      headers: {
+        "content-type": "text/javascript; charset=utf-8",
+        "x-content-type-options": "nosniff",
+      },
+    });
   };
 
   async function upgrade(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
@@ -151,6 +186,16 @@ export function createHandler(
       return json(426, { error: "This endpoint speaks WebSocket only" }, {
         upgrade: "websocket",
         connection: "Upgrade",
+      });
+    }
+    // Browsers authenticate with a `bearer.` subprotocol (docs/protocol.md §1.1); the server
+    // must then select `proactive`, so a client that does not offer it cannot be answered.
+    const offered = offeredSubprotocols(request);
+    const speaksProactive = offered.includes(SUBPROTOCOL);
+    if (!speaksProactive && subprotocolToken(offered) !== undefined) {
+      return refuse("bad_subprotocol", 400, {
+        error:
+          `A "${BEARER_SUBPROTOCOL_PREFIX}" token needs the "${SUBPROTOCOL}" subprotocol beside it`,
       });
     }
     const busy = unavailable();
@@ -180,7 +225,11 @@ export function createHandler(
 
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(request, { idleTimeout: options.idleTimeoutSeconds });
+      // Selecting `proactive` when offered, never the token; no subprotocol otherwise (Omi).
+      upgraded = Deno.upgradeWebSocket(request, {
+        idleTimeout: options.idleTimeoutSeconds,
+        ...(speaksProactive ? { protocol: SUBPROTOCOL } : {}),
+      });
     } catch {
       userLimits?.sessionClosed(userId, sessionId);
       // A malformed handshake (no Sec-WebSocket-Key, no `Connection: Upgrade`, …).

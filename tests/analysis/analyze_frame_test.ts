@@ -369,3 +369,66 @@ Deno.test("analyzeFrame() coerces malformed model arguments to wire types", asyn
     assert.ok(o.outcome_kind === "extract_task" && o.task.title.length <= 200);
   });
 });
+
+Deno.test("analyzeFrame() lists every model call in usage.calls", async (t) => {
+  await t.step("a search then an extract: two entries that sum to the totals", async () => {
+    // A clock that moves 7.4 ms per reading: each entry's ms is rounded on its own.
+    let clock = 0;
+    const { events } = await run([
+      {
+        call: { name: "search_keywords", args: { query: "Q3 report" } },
+        usage: {
+          inputTokens: 1200,
+          cachedInputTokens: 0,
+          outputTokens: 30,
+          thinkingTokens: 12,
+          costUsd: 0.000412345678,
+        },
+      },
+      {
+        call: { name: "extract_task", args: EXTRACT },
+        usage: {
+          inputTokens: 1300,
+          cachedInputTokens: 1024,
+          outputTokens: 140,
+          thinkingTokens: 0,
+          costUsd: 0.00071,
+        },
+      },
+    ], { now: () => (clock += 7.4) });
+    const o = outcome(events);
+    assert.equal(o.outcome_kind, "extract_task");
+    const calls = o.usage.calls ?? [];
+    assert.deepEqual(calls.map((c) => c.function), ["search_keywords", "extract_task"]);
+    assert.deepEqual(calls.map((c) => c.model), ["scripted", "scripted"]);
+    assert.deepEqual(calls[0], {
+      model: "scripted",
+      ms: 7,
+      input_tokens: 1200,
+      cached_input_tokens: 0,
+      output_tokens: 30,
+      thinking_tokens: 12,
+      cost_usd: 0.00041235,
+      function: "search_keywords",
+    });
+    const sum = (
+      key: "input_tokens" | "cached_input_tokens" | "output_tokens" | "thinking_tokens",
+    ) => calls.reduce((n, c) => n + c[key], 0);
+    assert.equal(sum("input_tokens"), o.usage.input_tokens);
+    assert.equal(sum("cached_input_tokens"), o.usage.cached_input_tokens);
+    assert.equal(sum("output_tokens"), o.usage.output_tokens);
+    assert.equal(sum("thinking_tokens"), o.usage.thinking_tokens);
+    assert.equal(calls.length, o.usage.model_calls);
+    for (const c of calls) assert.ok(Number.isInteger(c.ms));
+  });
+  await t.step("a reply without a function call has an entry without `function`", async () => {
+    const { events } = await run([{ text: "I think there is no task." }]);
+    const calls = outcome(events).usage.calls ?? [];
+    assert.equal(calls.length, 1);
+    assert.ok(!("function" in calls[0]!), "no function key");
+  });
+  await t.step("no model call: no calls key", async () => {
+    const { events } = await run([], { maxModelCalls: 0 });
+    assert.ok(!("calls" in outcome(events).usage));
+  });
+});
