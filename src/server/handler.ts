@@ -82,16 +82,71 @@ export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; " +
   "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/**
- * A session's WebSocket: what the session sends through, and the listener of the socket's
- * events. One small object per session instead of a closure per handler and per method.
- */
-class SocketLink implements SessionSocket, EventListenerObject {
-  readonly #socket: WebSocket;
-  session: Session | undefined;
+/** What a session's socket reports: its messages, its end, a message over the size cap. */
+export interface SocketEvents {
+  message(data: unknown): void;
+  closed(): void;
+  /** A message past `maxMessageBytes` began (the socket closes with 1009 after this). */
+  tooBig?(): void;
+}
 
-  constructor(socket: WebSocket) {
+/** The socket an admitted upgrade made: what the session sends through, once started. */
+export interface AcceptedSocket extends SessionSocket {
+  /** Starts delivering the socket's events. */
+  start(events: SocketEvents): void;
+}
+
+/** What an upgrade must know to make its socket. */
+export interface AcceptOptions {
+  /** The subprotocol to select, when the client offered it. */
+  protocol?: string;
+  idleTimeoutSeconds: number;
+  maxMessageBytes: number;
+}
+
+/**
+ * Makes the socket of an admitted upgrade and the response that completes the handshake;
+ * throws when the handshake is malformed (no `Sec-WebSocket-Key`, no `Connection: Upgrade`,
+ * another version than 13).
+ */
+export type UpgradeAcceptor = (
+  request: Request,
+  options: AcceptOptions,
+) => { socket: AcceptedSocket; response: Response };
+
+/** The request handler: `Deno.serve`'s, plus the upgrade for sockets served elsewhere. */
+export interface Handler {
+  (request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
+  /**
+   * `/v1/proactive`'s upgrade (every check, then `accept` for the socket): for a connection
+   * the slowloris guard serves itself (`websocket.ts`).
+   */
+  upgradeWith(request: Request, accept: UpgradeAcceptor): Promise<Response>;
+}
+
+/** `Deno.upgradeWebSocket` as an {@link UpgradeAcceptor}, for `Deno.serve`'s requests. */
+function denoAcceptor(info?: Deno.ServeHandlerInfo): UpgradeAcceptor {
+  return (request, options) => {
+    const { socket, response } = Deno.upgradeWebSocket(request, {
+      idleTimeout: options.idleTimeoutSeconds,
+      ...(options.protocol ? { protocol: options.protocol } : {}),
+    });
+    return { socket: new DenoSocket(socket, info), response };
+  };
+}
+
+/**
+ * Deno's WebSocket as an {@link AcceptedSocket}; the listener of its events. One small object
+ * per session instead of a closure per handler and per method.
+ */
+class DenoSocket implements AcceptedSocket, EventListenerObject {
+  readonly #socket: WebSocket;
+  readonly #info: Deno.ServeHandlerInfo | undefined;
+  #events: SocketEvents | undefined;
+
+  constructor(socket: WebSocket, info: Deno.ServeHandlerInfo | undefined) {
     this.#socket = socket;
+    this.#info = info;
   }
 
   send(text: string): void {
@@ -105,17 +160,53 @@ class SocketLink implements SessionSocket, EventListenerObject {
     else socket.addEventListener("open", () => socket.close(code, reason), { once: true });
   }
 
+  start(events: SocketEvents): void {
+    this.#events = events;
+    const socket = this.#socket;
+    socket.addEventListener("message", this);
+    socket.addEventListener("close", this);
+    socket.addEventListener("error", this);
+    // A client that hung up before the 101 went out leaves a socket that never opens and never
+    // fires close or error: give up on it shortly after the response was handed over.
+    this.#info?.completed.then(() => {
+      if (socket.readyState !== WebSocket.CONNECTING) return;
+      const timer = setTimeout(() => {
+        if (socket.readyState !== WebSocket.OPEN) events.closed();
+      }, OPEN_GRACE_MS);
+      socket.addEventListener("open", () => clearTimeout(timer), { once: true });
+    }, () => events.closed());
+  }
+
   handleEvent(event: Event): void {
-    if (event.type === "message") this.session?.handleMessage((event as MessageEvent).data);
-    else if (event.type === "close") this.session?.handleClose();
+    if (event.type === "message") this.#events?.message((event as MessageEvent).data);
+    else if (event.type === "close") this.#events?.closed();
     // "error": a close follows; nothing to do.
   }
 }
 
+/** Feeds a socket's events to its session. */
+class SessionEvents implements SocketEvents {
+  readonly #session: Session;
+
+  constructor(session: Session) {
+    this.#session = session;
+  }
+
+  message(data: unknown): void {
+    this.#session.handleMessage(data);
+  }
+
+  closed(): void {
+    this.#session.handleClose();
+  }
+
+  tooBig(): void {
+    this.#session.refuseOversize();
+  }
+}
+
 /** Builds the request handler given to `Deno.serve`. */
-export function createHandler(
-  options: HandlerOptions,
-): (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
+export function createHandler(options: HandlerOptions): Handler {
   const { registry, log, metrics } = options;
   let schemaText: string | undefined;
   const consoleOn = options.console;
@@ -129,7 +220,7 @@ export function createHandler(
     log.info("session closed", { session: session.id, uid });
   };
 
-  return async function handle(
+  const handle = async function handle(
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> {
@@ -155,7 +246,7 @@ export function createHandler(
           headers: { "content-type": "application/schema+json; charset=utf-8" },
         });
       case "/v1/proactive":
-        return await upgrade(request, info);
+        return await upgrade(request, denoAcceptor(info));
     }
     if (!isConsole) return json(404, { error: "Not found" });
     if (pathname === "/console") {
@@ -174,9 +265,11 @@ export function createHandler(
         "x-content-type-options": "nosniff",
       },
     });
-  };
+  } as Handler;
+  handle.upgradeWith = (request, accept) => upgrade(request, accept);
+  return handle;
 
-  async function upgrade(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+  async function upgrade(request: Request, accept: UpgradeAcceptor): Promise<Response> {
     if (request.method !== "GET") {
       return json(405, { error: "Method not allowed: use GET with a WebSocket upgrade" }, {
         allow: "GET",
@@ -223,11 +316,12 @@ export function createHandler(
       return busyNow;
     }
 
-    let upgraded: { socket: WebSocket; response: Response };
+    let upgraded: { socket: AcceptedSocket; response: Response };
     try {
       // Selecting `proactive` when offered, never the token; no subprotocol otherwise (Omi).
-      upgraded = Deno.upgradeWebSocket(request, {
-        idleTimeout: options.idleTimeoutSeconds,
+      upgraded = accept(request, {
+        idleTimeoutSeconds: options.idleTimeoutSeconds,
+        maxMessageBytes: options.limits.maxMessageBytes,
         ...(speaksProactive ? { protocol: SUBPROTOCOL } : {}),
       });
     } catch {
@@ -238,9 +332,8 @@ export function createHandler(
     const { socket, response } = upgraded;
     const limiter = options.rateLimiter;
     const frameLimits = userLimits?.limitsFrames ? userLimits : undefined;
-    const link = new SocketLink(socket);
     const session = new Session({
-      socket: link,
+      socket,
       model: options.model,
       limits: options.limits,
       log: log.child({ uid: userId }),
@@ -257,21 +350,9 @@ export function createHandler(
         : {}),
       ...(options.today ? { today: options.today } : {}),
     });
-    link.session = session;
     registry.add(session, userId);
     metrics.sessionsTotal.inc();
-    socket.addEventListener("message", link);
-    socket.addEventListener("close", link);
-    socket.addEventListener("error", link);
-    // A client that hung up before the 101 went out leaves a socket that never opens and never
-    // fires close or error: give up on it shortly after the response was handed over.
-    info?.completed.then(() => {
-      if (socket.readyState !== WebSocket.CONNECTING) return;
-      const timer = setTimeout(() => {
-        if (socket.readyState !== WebSocket.OPEN) session.handleClose();
-      }, OPEN_GRACE_MS);
-      socket.addEventListener("open", () => clearTimeout(timer), { once: true });
-    }, () => session.handleClose());
+    socket.start(new SessionEvents(session));
     log.info("session opened", { session: session.id, uid: userId });
     return response;
   }

@@ -8,13 +8,19 @@
  * counted (`proactive_connection_timeouts_total{phase}`). A request that is not a WebSocket
  * upgrade is forwarded with `Connection: close`, and an upgrade the server refuses ends its
  * connection once the refusal is through, so no later request on the same connection escapes
- * the deadline. Otherwise bytes are copied both ways untouched to the real server, which
- * listens on loopback only. A failed accept (out of file descriptors) is retried with backoff.
+ * the deadline. A WebSocket upgrade of `/v1/proactive` is served here, on the accepted
+ * connection itself, when the guard is given the handler's upgrade (`upgrade`): the handler
+ * decides it as it does for `Deno.serve`, and `websocket.ts` speaks the protocol, so a
+ * session holds one socket and its bytes are read once. Anything else is copied both ways
+ * untouched to the real server, which listens on loopback only. A failed accept (out of file
+ * descriptors) is retried with backoff.
  *
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { Handler, UpgradeAcceptor } from "./handler.ts";
 import type { Metrics } from "./metrics.ts";
+import { acceptKey, ServerWebSocket, validKey } from "./websocket.ts";
 
 /** Options of {@link startHeadGuard}. */
 export interface HeadGuardOptions {
@@ -29,6 +35,11 @@ export interface HeadGuardOptions {
   responseTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
+  /**
+   * Serves `/v1/proactive`'s WebSocket upgrades here, on the connection the guard accepted
+   * (`websocket.ts`), instead of relaying them: the handler's upgrade. Absent: relayed.
+   */
+  upgrade?: Handler["upgradeWith"];
 }
 
 /** A running guard. */
@@ -159,6 +170,11 @@ async function serveConnection(
     // Small messages must not wait for delayed ACKs, on either hop.
     conn.setNoDelay(true);
     const head = await readHead(conn, options);
+    if (head?.upgrade && options.upgrade && ownUpgrade(head.text)) {
+      open.delete(conn);
+      await serveUpgrade(conn, head, options, served);
+      return;
+    }
     if (head) {
       const target = typeof options.target === "function" ? options.target() : options.target;
       upstream = await Deno.connect({ hostname: target.hostname, port: target.port });
@@ -259,13 +275,144 @@ function rewriteHead(head: Uint8Array, rest: Uint8Array): ForwardedHead {
   const bytes = new Uint8Array(out.length + rest.length);
   for (let i = 0; i < out.length; i++) bytes[i] = out.charCodeAt(i) & 0xff;
   bytes.set(rest, out.length);
-  return { bytes, upgrade: isUpgrade };
+  return { bytes, upgrade: isUpgrade, text, rest: rest.slice() };
 }
 
 /** A request head as forwarded, and whether it asked for a WebSocket upgrade. */
 interface ForwardedHead {
   bytes: Uint8Array;
   upgrade: boolean;
+  /** The head as it came, `\r\n\r\n` included. */
+  text: string;
+  /** What the client sent after the head. */
+  rest: Uint8Array;
+}
+
+/** A token of RFC 9110 (header names). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Whether a WebSocket upgrade head asks for `GET /v1/proactive` (its own, not relayed). */
+function ownUpgrade(text: string): boolean {
+  const line = text.slice(0, text.indexOf("\r\n"));
+  return /^GET \/v1\/proactive(\?\S*)? HTTP\/1\.1$/.test(line);
+}
+
+/** The request a head describes, or `undefined` when it is not well-formed HTTP/1.1. */
+function requestOf(text: string): Request | undefined {
+  const lines = text.slice(0, -4).split("\r\n");
+  const [method, target] = lines[0]!.split(" ") as [string, string];
+  const headers = new Headers();
+  try {
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      const name = line.slice(0, colon);
+      if (colon <= 0 || !TOKEN.test(name)) return undefined; // Obsolete folding, no name.
+      headers.append(name, line.slice(colon + 1).trim());
+    }
+    return new Request(`http://localhost${target}`, { method, headers });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A WebSocket upgrade of `/v1/proactive`, served on `conn`: the handler decides it (every
+ * check of `Deno.serve`'s path) within `responseTimeoutMs`; accepted, the connection becomes
+ * a {@link ServerWebSocket}; refused, the refusal is written and the connection ends.
+ */
+async function serveUpgrade(
+  conn: Deno.TcpConn,
+  head: ForwardedHead,
+  options: HeadGuardOptions,
+  served: Served,
+): Promise<void> {
+  const { open, tracker } = served;
+  const request = requestOf(head.text);
+  if (!request) {
+    await answer(conn, 400, "Bad Request");
+    closeQuietly(conn);
+    tracker.done();
+    return;
+  }
+  const key = request.headers.get("sec-websocket-key");
+  const accept = validKey(key) ? await acceptKey(key.trim()) : undefined;
+  let socket: ServerWebSocket | undefined;
+  /** Set once the guard gave up on the answer (deadline, close): too late to accept. */
+  let abandoned = false;
+  const acceptor: UpgradeAcceptor = (request, o) => {
+    const connection = request.headers.get("connection") ?? "";
+    if (
+      abandoned || accept === undefined || request.headers.get("sec-websocket-version") !== "13" ||
+      !connection.split(",").some((t) => t.trim().toLowerCase() === "upgrade")
+    ) {
+      throw new Error("malformed handshake");
+    }
+    socket = new ServerWebSocket(conn, {
+      maxMessageBytes: o.maxMessageBytes,
+      idleTimeoutSeconds: o.idleTimeoutSeconds,
+    }, head.rest);
+    socket.writeHandshake(
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+        `sec-websocket-accept: ${accept}\r\n` +
+        (o.protocol ? `sec-websocket-protocol: ${o.protocol}\r\n` : "") + "\r\n",
+    );
+    return { socket, response: new Response(null, { status: 204 }) };
+  };
+  // The client is watched meanwhile: the connection is closed by `close` or the deadline.
+  const pending = { close: () => closeQuietly(conn) };
+  open.add(pending);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      options.metrics.connectionTimeouts.inc({ phase: "response" });
+      options.log.warn("connection closed: no response in time", {
+        ms: options.responseTimeoutMs,
+      });
+      resolve(undefined);
+    }, options.responseTimeoutMs);
+  });
+  let response: Response | undefined;
+  try {
+    response = await Promise.race([options.upgrade!(request, acceptor), timedOut]);
+  } catch {
+    response = undefined;
+  } finally {
+    clearTimeout(timer);
+    open.delete(pending);
+    abandoned = true;
+  }
+  if (socket) {
+    // Accepted (even if the deadline passed meanwhile: a session exists and owns it now).
+    const ws = socket;
+    const entry = { close: () => ws.abort() };
+    open.add(entry);
+    void ws.finished.then(() => {
+      open.delete(entry);
+      tracker.done();
+    });
+    return;
+  }
+  if (response) await writeResponse(conn, response);
+  closeQuietly(conn);
+  tracker.done();
+}
+
+/** Writes a (refusal) response and its body, as HTTP/1.1 with `connection: close`. */
+async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
+  try {
+    const body = new Uint8Array(await response.arrayBuffer());
+    let head = `HTTP/1.1 ${response.status} ${response.statusText || "Refused"}\r\n`;
+    for (const [name, value] of response.headers) {
+      if (name !== "content-length" && name !== "connection") head += `${name}: ${value}\r\n`;
+    }
+    head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+    const bytes = new Uint8Array(head.length + body.length);
+    for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i) & 0xff;
+    bytes.set(body, head.length);
+    await writeAll(conn, bytes);
+  } catch {
+    // The client is gone.
+  }
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -278,7 +425,7 @@ function latin1(bytes: Uint8Array): string {
 
 /** What relays share: the guard's set of open connections and its count of them. */
 interface Served {
-  open: Set<Deno.Conn | Relay>;
+  open: Set<{ close(): void }>;
   tracker: Tracker;
 }
 

@@ -69,6 +69,7 @@ export function startServer(options: ServerOptions): ProactiveServer {
       responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
       metrics: options.metrics,
       log: options.log,
+      upgrade: handler.upgradeWith,
     });
   }
   try {

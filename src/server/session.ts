@@ -238,8 +238,7 @@ export class Session {
   handleMessage(data: unknown): void {
     if (this.#closed) return;
     if (payloadBytesOver(data, this.#limits.maxMessageBytes)) {
-      this.#log.warn("message too big", { limit: this.#limits.maxMessageBytes });
-      this.close(CLOSE.tooBig, "Message too big");
+      this.refuseOversize();
       return;
     }
     const decoded = decodeClientMessage(data, {
@@ -300,6 +299,13 @@ export class Session {
       case "heartbeat":
         return;
     }
+  }
+
+  /** A message past `maxMessageBytes` came (or began): logged, then the socket closes 1009. */
+  refuseOversize(): void {
+    if (this.#closed) return;
+    this.#log.warn("message too big", { limit: this.#limits.maxMessageBytes });
+    this.close(CLOSE.tooBig, "Message too big");
   }
 
   /** The socket is gone: cancel the running analysis and every wait, drop the queue. */

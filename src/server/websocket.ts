@@ -1,0 +1,619 @@
+/**
+ * The server side of a WebSocket (RFC 6455) on a TCP connection the slowloris guard already
+ * owns, so an upgraded connection is served where it was accepted instead of being relayed
+ * to `Deno.serve` over a second connection (two copies of every byte, two sockets per
+ * session).
+ *
+ * What it does: masked client frames only; text and binary messages, fragmented or not,
+ * with control frames between fragments; ping → pong; the close handshake both ways; UTF-8
+ * checked on every text message (1007); messages past `maxMessageBytes` refused as soon as
+ * their header says so (1009), never buffered; any other protocol error closes with 1002. No
+ * extensions are negotiated (no compression). An idle peer is pinged every
+ * `idleTimeoutSeconds` and closed (1001) when the next period passes without a byte from it.
+ *
+ * Reads go straight into each frame's payload buffer once its header is known, so a large
+ * message is copied once; an idle connection waits on a small buffer.
+ *
+ * @module
+ */
+
+/** What the connection reports to its owner. */
+export interface WebSocketEvents {
+  /** A whole message: text as a string, binary as bytes. */
+  message(data: string | Uint8Array): void;
+  /** The connection ended (`code` 1006 when it ended without a close frame). */
+  closed(code: number, reason: string): void;
+  /** A message past `maxMessageBytes` began; the connection closes with 1009 after this. */
+  tooBig?(): void;
+}
+
+/** Options of {@link ServerWebSocket}. */
+export interface ServerWebSocketOptions {
+  /** Largest message accepted; larger ones close the connection with 1009. */
+  maxMessageBytes: number;
+  /** Seconds without a byte from the peer before a ping, and as long again before closing; 0: never. */
+  idleTimeoutSeconds: number;
+  /** How long `close` waits for the peer's close frame before dropping the connection. */
+  closeTimeoutMs?: number;
+}
+
+/** Close codes used here. */
+export const WS_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  invalidData: 1007,
+  tooBig: 1009,
+  noStatus: 1005,
+  abnormal: 1006,
+} as const;
+
+const OPCODE = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
+/** Bytes an idle connection waits on: enough for a whole small frame's header and more. */
+const IDLE_BYTES = 256;
+const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Bytes queued for a peer that does not read before it is dropped: far above what a session
+ * ever has in flight (an outcome is a few KB), so only a peer that stopped reading meets it.
+ */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/**
+ * A frame's payload buffer starts at most this big and grows as its bytes arrive: a header
+ * alone never makes the server set aside a whole `maxMessageBytes`.
+ */
+const GROW_FROM = 1024 * 1024;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Several times faster than the fatal decoder: it replaces what is not UTF-8 with U+FFFD. */
+const looseDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/**
+ * `bytes` as text, or `undefined` when they are not UTF-8. The loose decoder answers for
+ * almost every message: its text can only hold U+FFFD if the bytes did, or were invalid, and
+ * only then does the strict one decide.
+ */
+export function utf8Text(bytes: Uint8Array): string | undefined {
+  const text = looseDecoder.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Payload buffers of large frames, kept for the next frame once a message is decoded (its
+ * text no longer needs them): one 200 KB screenshot a frame would otherwise be one more
+ * large allocation for the garbage collector each time. Powers of two from 64 KiB to 4 MiB,
+ * at most {@link POOL_BYTES} in all.
+ */
+const pool = new Map<number, ArrayBuffer[]>();
+const POOL_MIN = 64 * 1024;
+const POOL_MAX = 4 * 1024 * 1024;
+const POOL_BYTES = 8 * 1024 * 1024;
+let pooledBytes = 0;
+
+/** A buffer of `length` bytes, from the pool when the size is pooled. */
+function borrowPayload(length: number): { bytes: Uint8Array; pooled: boolean } {
+  if (length < POOL_MIN / 2 || length > POOL_MAX) {
+    return { bytes: new Uint8Array(length), pooled: false };
+  }
+  let size = POOL_MIN;
+  while (size < length) size *= 2;
+  const buffer = pool.get(size)?.pop();
+  if (buffer) pooledBytes -= size;
+  return { bytes: new Uint8Array(buffer ?? new ArrayBuffer(size), 0, length), pooled: true };
+}
+
+/** Gives a borrowed buffer back for the next frame (or drops it when the pool is full). */
+function givePayloadBack(bytes: Uint8Array): void {
+  const buffer = bytes.buffer as ArrayBuffer;
+  const size = buffer.byteLength;
+  if (pooledBytes + size > POOL_BYTES) return;
+  let list = pool.get(size);
+  if (!list) pool.set(size, list = []);
+  list.push(buffer);
+  pooledBytes += size;
+}
+
+/** The GUID of RFC 6455 §1.3. */
+const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`. */
+export async function acceptKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + ACCEPT_GUID));
+  let binary = "";
+  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** Whether `key` is a valid `Sec-WebSocket-Key`: base64 of 16 bytes. */
+export function validKey(key: string | null): key is string {
+  return key !== null && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
+}
+
+/** XORs `data` with the 4-byte `mask` in place, 32 bits at a time where aligned. */
+export function unmask(data: Uint8Array, mask: Uint8Array): void {
+  let i = 0;
+  const n = data.length;
+  if (n >= 16 && data.byteOffset % 4 === 0) {
+    const words = new Uint32Array(data.buffer, data.byteOffset, n >>> 2);
+    const m = LITTLE_ENDIAN
+      ? (mask[0]! | (mask[1]! << 8) | (mask[2]! << 16) | (mask[3]! << 24)) >>> 0
+      : ((mask[0]! << 24) | (mask[1]! << 16) | (mask[2]! << 8) | mask[3]!) >>> 0;
+    for (let w = 0; w < words.length; w++) words[w]! ^= m;
+    i = words.length * 4;
+  }
+  for (; i < n; i++) data[i]! ^= mask[i & 3]!;
+}
+
+/** A frame's header, once its bytes are in. */
+interface FrameHeader {
+  fin: boolean;
+  opcode: number;
+  length: number;
+  mask: Uint8Array;
+  /** Bytes of the header itself. */
+  size: number;
+}
+
+/**
+ * Parses a frame header from `bytes`: the header, `undefined` when more bytes are needed, or a
+ * close code when the header is invalid.
+ */
+function parseHeader(bytes: Uint8Array, maxMessageBytes: number): FrameHeader | number | undefined {
+  if (bytes.length < 2) return undefined;
+  const b0 = bytes[0]!;
+  const b1 = bytes[1]!;
+  if ((b0 & 0x70) !== 0) return WS_CLOSE.protocolError; // RSV bits: no extension agreed.
+  if ((b1 & 0x80) === 0) return WS_CLOSE.protocolError; // Client frames must be masked.
+  const opcode = b0 & 0x0f;
+  const fin = (b0 & 0x80) !== 0;
+  let length = b1 & 0x7f;
+  let size = 2;
+  if (opcode >= 8) {
+    if (!fin || length > 125) return WS_CLOSE.protocolError;
+    if (opcode !== OPCODE.close && opcode !== OPCODE.ping && opcode !== OPCODE.pong) {
+      return WS_CLOSE.protocolError;
+    }
+  } else if (opcode > OPCODE.binary) return WS_CLOSE.protocolError;
+  if (length === 126) {
+    if (bytes.length < 4) return undefined;
+    length = (bytes[2]! << 8) | bytes[3]!;
+    size = 4;
+  } else if (length === 127) {
+    if (bytes.length < 10) return undefined;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 10);
+    if (view.getUint32(2) !== 0) return WS_CLOSE.tooBig; // ≥ 4 GiB.
+    length = view.getUint32(6);
+    size = 10;
+  }
+  if (length > maxMessageBytes) return WS_CLOSE.tooBig;
+  if (bytes.length < size + 4) return undefined;
+  return { fin, opcode, length, mask: bytes.slice(size, size + 4), size: size + 4 };
+}
+
+/** One frame as the server writes it (never masked): header and payload in one buffer. */
+export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  const size = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = new Uint8Array(size + n);
+  frame[0] = 0x80 | opcode;
+  if (size === 2) frame[1] = n;
+  else if (size === 4) {
+    frame[1] = 126;
+    frame[2] = n >>> 8;
+    frame[3] = n & 0xff;
+  } else {
+    frame[1] = 127;
+    new DataView(frame.buffer).setUint32(6, n);
+  }
+  frame.set(payload, size);
+  return frame;
+}
+
+/** A close frame's payload: the code, then the reason cut to fit 123 bytes of UTF-8. */
+function closePayload(code: number, reason: string): Uint8Array {
+  let bytes = encoder.encode(reason);
+  while (bytes.length > 123) {
+    reason = reason.slice(0, -1);
+    bytes = encoder.encode(reason);
+  }
+  const payload = new Uint8Array(2 + bytes.length);
+  payload[0] = code >>> 8;
+  payload[1] = code & 0xff;
+  payload.set(bytes, 2);
+  return payload;
+}
+
+/** Whether a peer may send `code` in a close frame (RFC 6455 §7.4). */
+function validCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+/** A WebSocket connection, server side, on `conn`. */
+export class ServerWebSocket {
+  readonly #conn: Deno.Conn;
+  readonly #options: ServerWebSocketOptions;
+  #events: WebSocketEvents | undefined;
+  /** Bytes read but not yet parsed (a partial header, or what follows a frame). */
+  #buffer: Uint8Array;
+  /** The fragments of the message being received, and their total. */
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  #fragmentOpcode = 0;
+  #state: "open" | "closing" | "closed" = "open";
+  /** Writes run one after the other, in order. */
+  #writing: Promise<void> = Promise.resolve();
+  /** Bytes handed to {@link #write} and not yet written. */
+  #queued = 0;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #heard = true;
+  #pinged = false;
+  /** The current frame's payload is a pooled buffer, to give back once it is handled. */
+  #pooled = false;
+  /** The peer's close frame came: once ours is out, the handshake is complete. */
+  #peerSentClose = false;
+  #closeCode: number = WS_CLOSE.abnormal;
+  #closeReason = "";
+  /** Settles when the connection is closed and every callback has run. */
+  readonly finished: Promise<void>;
+
+  /**
+   * Serves the WebSocket on `conn`; `rest` holds bytes the client sent after its request
+   * head. Nothing is read until {@link start}; the handshake's answer is the first write
+   * ({@link writeHandshake}).
+   */
+  constructor(
+    conn: Deno.Conn,
+    options: ServerWebSocketOptions,
+    rest: Uint8Array = new Uint8Array(0),
+  ) {
+    this.#conn = conn;
+    this.#options = options;
+    this.#buffer = rest;
+    let finish!: () => void;
+    this.finished = new Promise((resolve) => finish = resolve);
+    this.#finish = finish;
+  }
+
+  #finish: () => void;
+
+  /** Whether messages can still be sent. */
+  get open(): boolean {
+    return this.#state === "open";
+  }
+
+  /** Queues the handshake's answer (the `101` head): before any frame. */
+  writeHandshake(head: string): void {
+    this.#write(encoder.encode(head));
+  }
+
+  /** Starts reading and reporting. */
+  start(events: WebSocketEvents): void {
+    this.#events = events;
+    this.#armIdle();
+    void this.#readLoop();
+  }
+
+  /** Sends a text message; ignored once closing. */
+  send(text: string): void {
+    if (this.#state !== "open") return;
+    this.#write(encodeFrame(OPCODE.text, encoder.encode(text)));
+  }
+
+  /**
+   * Starts the close handshake: a close frame with `code` and `reason`, then the connection
+   * ends when the peer answers with its own, or after the close timeout.
+   */
+  close(code: number = WS_CLOSE.normal, reason = ""): void {
+    if (this.#state !== "open") return;
+    this.#state = "closing";
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    this.#write(encodeFrame(OPCODE.close, closePayload(code, reason)));
+    this.#closeTimer = setTimeout(
+      () => this.#terminate(),
+      this.#options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+    );
+  }
+
+  /** Drops the connection at once, without a handshake. */
+  abort(): void {
+    this.#terminate();
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#queued += bytes.length;
+    if (this.#queued > MAX_QUEUED_BYTES) {
+      // The peer stopped reading: nothing more can reach it.
+      this.#closeCode = WS_CLOSE.abnormal;
+      this.#terminate();
+      return;
+    }
+    this.#writing = this.#writing.then(async () => {
+      try {
+        if (this.#state === "closed") return;
+        let written = 0;
+        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+      } catch {
+        this.#terminate();
+      } finally {
+        this.#queued -= bytes.length;
+      }
+    });
+  }
+
+  #armIdle(): void {
+    const seconds = this.#options.idleTimeoutSeconds;
+    if (seconds <= 0) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#state === "closed") return;
+      if (this.#heard) {
+        this.#heard = false;
+        this.#pinged = false;
+      } else if (!this.#pinged) {
+        this.#pinged = true;
+        this.#write(encodeFrame(OPCODE.ping, new Uint8Array(0)));
+      } else {
+        // A whole period after the ping without a byte from the peer: it is gone.
+        this.#closeCode = WS_CLOSE.goingAway;
+        this.#closeReason = "No pong";
+        this.#terminate();
+        return;
+      }
+      this.#armIdle();
+    }, seconds * 1000);
+  }
+
+  /** Fails the connection: a close frame with `code`, then the end (RFC 6455 §7.1.7). */
+  #fail(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    if (this.#state === "open") {
+      this.#state = "closing";
+      this.#write(encodeFrame(OPCODE.close, closePayload(code, reason)));
+    }
+    this.#closeCode = code;
+    this.#closeReason = reason;
+  }
+
+  /**
+   * Ends the connection gracefully, within the close timeout: what is still being written
+   * (a close frame) goes out, then our side's FIN, then whatever the peer still sends (the
+   * rest of a refused message, its close frame) is read and dropped until it closes too.
+   * Closing with unread bytes would make the kernel reset the connection, and the peer could
+   * lose the close frame that says why.
+   */
+  async #linger(): Promise<void> {
+    const timer = setTimeout(
+      () => this.#terminate(),
+      this.#options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+    );
+    try {
+      await this.#writing;
+      // A complete close handshake: the server closes the TCP connection first (§7.1.1).
+      if (this.#state === "closed" || this.#peerSentClose) return;
+      await (this.#conn as Deno.TcpConn).closeWrite();
+      const sink = new Uint8Array(4096);
+      // Until the peer's EOF, or the timer closes the connection (the read then throws).
+      while (await this.#conn.read(sink) !== null) {
+        // dropped
+      }
+    } catch {
+      // The connection is gone already.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #terminate(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    clearTimeout(this.#closeTimer);
+    clearTimeout(this.#idleTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const header = parseHeader(this.#buffer, this.#options.maxMessageBytes);
+        if (typeof header === "number") {
+          if (header === WS_CLOSE.tooBig) this.#events?.tooBig?.();
+          this.#fail(header, header === WS_CLOSE.tooBig ? "Message too big" : "Protocol error");
+          break;
+        }
+        if (header === undefined) {
+          if (!await this.#readMore()) break;
+          continue;
+        }
+        const payload = await this.#payload(header);
+        if (payload === undefined) break;
+        const going = this.#frame(header, payload);
+        // Whatever the frame became holds no reference to its payload now.
+        if (this.#pooled) givePayloadBack(payload);
+        this.#pooled = false;
+        if (!going) break;
+      }
+    } catch {
+      // The connection failed under a read: it ends here.
+    }
+    if (this.#state !== "closed") await this.#linger();
+    this.#terminate();
+    const events = this.#events;
+    this.#events = undefined;
+    this.#fragments = [];
+    events?.closed(this.#closeCode, this.#closeReason);
+    this.#finish();
+  }
+
+  /** Reads more bytes after what is buffered; false at the end of the connection. */
+  async #readMore(): Promise<boolean> {
+    if (this.#state === "closed") return false;
+    const chunk = new Uint8Array(this.#buffer.length > 0 ? 16 * 1024 : IDLE_BYTES);
+    const n = await this.#conn.read(chunk);
+    if (n === null) return false;
+    this.#heard = true;
+    if (this.#buffer.length === 0) this.#buffer = chunk.subarray(0, n);
+    else {
+      const joined = new Uint8Array(this.#buffer.length + n);
+      joined.set(this.#buffer);
+      joined.set(chunk.subarray(0, n), this.#buffer.length);
+      this.#buffer = joined;
+    }
+    return true;
+  }
+
+  /**
+   * The frame's payload, unmasked: what is buffered, then read straight into the payload's
+   * own buffer. `undefined` when the connection ended first.
+   */
+  async #payload(header: FrameHeader): Promise<Uint8Array | undefined> {
+    const total = header.size + header.length;
+    let payload: Uint8Array;
+    if (this.#buffer.length >= total) {
+      payload = this.#buffer.slice(header.size, total);
+      this.#buffer = this.#buffer.subarray(total);
+    } else {
+      if (header.opcode <= OPCODE.binary) {
+        const message = this.#fragmentBytes + header.length;
+        if (message > this.#options.maxMessageBytes) {
+          this.#events?.tooBig?.();
+          this.#fail(WS_CLOSE.tooBig, "Message too big");
+          return undefined;
+        }
+      }
+      const first = Math.min(header.length, GROW_FROM);
+      const borrowed = borrowPayload(first);
+      payload = borrowed.bytes;
+      let pooled = borrowed.pooled;
+      let filled = this.#buffer.length - header.size;
+      payload.set(this.#buffer.subarray(header.size));
+      this.#buffer = new Uint8Array(0);
+      while (filled < header.length) {
+        if (this.#state === "closed") return undefined;
+        if (filled === payload.length) {
+          // Grown as the bytes come: twice as big, at most the frame's length.
+          const grown = new Uint8Array(Math.min(header.length, payload.length * 2));
+          grown.set(payload);
+          if (pooled) givePayloadBack(payload);
+          payload = grown;
+          pooled = false;
+        }
+        const n = await this.#conn.read(payload.subarray(filled));
+        if (n === null) return undefined;
+        this.#heard = true;
+        filled += n;
+      }
+      // Only a payload read to the end goes back: a read cut short may still hold it.
+      this.#pooled = pooled;
+    }
+    unmask(payload, header.mask);
+    return payload;
+  }
+
+  /** Handles one whole frame; false when the connection is ending. */
+  #frame(header: FrameHeader, payload: Uint8Array): boolean {
+    switch (header.opcode) {
+      case OPCODE.ping:
+        if (this.#state === "open") this.#write(encodeFrame(OPCODE.pong, payload));
+        return true;
+      case OPCODE.pong:
+        return true;
+      case OPCODE.close:
+        return this.#peerClosed(payload);
+    }
+    if (this.#state !== "open") return true; // Closing: data is no longer delivered.
+    if (header.opcode === OPCODE.continuation) {
+      if (this.#fragments.length === 0) {
+        this.#fail(WS_CLOSE.protocolError, "Unexpected continuation frame");
+        return false;
+      }
+    } else if (this.#fragments.length > 0) {
+      this.#fail(WS_CLOSE.protocolError, "Expected a continuation frame");
+      return false;
+    }
+    if (this.#fragmentBytes + payload.length > this.#options.maxMessageBytes) {
+      this.#events?.tooBig?.();
+      this.#fail(WS_CLOSE.tooBig, "Message too big");
+      return false;
+    }
+    if (!header.fin) {
+      if (this.#fragments.length === 0) this.#fragmentOpcode = header.opcode;
+      this.#fragments.push(this.#pooled ? payload.slice() : payload);
+      this.#fragmentBytes += payload.length;
+      return true;
+    }
+    let opcode = header.opcode;
+    let message = payload;
+    if (this.#fragments.length > 0) {
+      opcode = this.#fragmentOpcode;
+      message = new Uint8Array(this.#fragmentBytes + payload.length);
+      let at = 0;
+      for (const part of this.#fragments) {
+        message.set(part, at);
+        at += part.length;
+      }
+      message.set(payload, at);
+      this.#fragments = [];
+      this.#fragmentBytes = 0;
+    }
+    if (opcode === OPCODE.text) {
+      const text = utf8Text(message);
+      if (text === undefined) {
+        this.#fail(WS_CLOSE.invalidData, "Invalid UTF-8");
+        return false;
+      }
+      this.#events?.message(text);
+    } else this.#events?.message(message === payload && this.#pooled ? message.slice() : message);
+    return true;
+  }
+
+  /** The peer's close frame: answered (unless we started), then the connection ends. */
+  #peerClosed(payload: Uint8Array): boolean {
+    this.#peerSentClose = true;
+    let code: number = WS_CLOSE.noStatus;
+    let reason = "";
+    if (payload.length === 1) {
+      this.#fail(WS_CLOSE.protocolError, "Bad close frame");
+      return false;
+    }
+    if (payload.length >= 2) {
+      code = (payload[0]! << 8) | payload[1]!;
+      const text = utf8Text(payload.subarray(2));
+      if (text === undefined) {
+        this.#fail(WS_CLOSE.invalidData, "Invalid UTF-8");
+        return false;
+      }
+      reason = text;
+      if (!validCloseCode(code)) {
+        this.#fail(WS_CLOSE.protocolError, "Bad close code");
+        return false;
+      }
+    }
+    if (this.#state === "open") {
+      this.#state = "closing";
+      this.#closeCode = code;
+      this.#closeReason = reason;
+      this.#write(
+        encodeFrame(
+          OPCODE.close,
+          code === WS_CLOSE.noStatus ? new Uint8Array(0) : closePayload(code, ""),
+        ),
+      );
+    }
+    // The read loop ends: the server closes the TCP connection first (RFC 6455 §7.1.1),
+    // once its frame is out.
+    return false;
+  }
+}
