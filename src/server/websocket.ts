@@ -242,8 +242,12 @@ export class ServerWebSocket {
   #events: WebSocketEvents | undefined;
   /** Bytes read but not yet parsed (a partial header, or what follows a frame). */
   #buffer: Uint8Array;
-  /** The fragments of the message being received, and their total. */
-  #fragments: Uint8Array[] = [];
+  /**
+   * The message being received in fragments: one buffer, grown by doubling (never a list of
+   * fragments: a million one-byte fragments would cost a million objects), its bytes so far,
+   * and its opcode (0 when no fragmented message is open).
+   */
+  #fragments: Uint8Array = new Uint8Array(0);
   #fragmentBytes = 0;
   #fragmentOpcode = 0;
   #state: "open" | "closing" | "closed" = "open";
@@ -425,6 +429,12 @@ export class ServerWebSocket {
   }
 
   async #readLoop(): Promise<void> {
+    /**
+     * The frame's payload, held here (not in a per-iteration `const`) so that it can be let go
+     * before the next wait: a suspended async function may keep a dead local's value alive,
+     * and one held 15 MiB payload per idle connection adds up.
+     */
+    let payload: Uint8Array | undefined;
     try {
       for (;;) {
         const header = parseHeader(this.#buffer, this.#options.maxMessageBytes);
@@ -437,12 +447,13 @@ export class ServerWebSocket {
           if (!await this.#readMore()) break;
           continue;
         }
-        const payload = await this.#payload(header);
+        payload = await this.#payload(header);
         if (payload === undefined) break;
         const going = this.#frame(header, payload);
         // Whatever the frame became holds no reference to its payload now.
         if (this.#pooled) givePayloadBack(payload);
         this.#pooled = false;
+        payload = undefined;
         if (!going) break;
       }
     } catch {
@@ -452,7 +463,7 @@ export class ServerWebSocket {
     this.#terminate();
     const events = this.#events;
     this.#events = undefined;
-    this.#fragments = [];
+    this.#fragments = new Uint8Array(0);
     events?.closed(this.#closeCode, this.#closeReason);
     this.#finish();
   }
@@ -535,11 +546,11 @@ export class ServerWebSocket {
     }
     if (this.#state !== "open") return true; // Closing: data is no longer delivered.
     if (header.opcode === OPCODE.continuation) {
-      if (this.#fragments.length === 0) {
+      if (this.#fragmentOpcode === 0) {
         this.#fail(WS_CLOSE.protocolError, "Unexpected continuation frame");
         return false;
       }
-    } else if (this.#fragments.length > 0) {
+    } else if (this.#fragmentOpcode !== 0) {
       this.#fail(WS_CLOSE.protocolError, "Expected a continuation frame");
       return false;
     }
@@ -548,25 +559,17 @@ export class ServerWebSocket {
       this.#fail(WS_CLOSE.tooBig, "Message too big");
       return false;
     }
-    if (!header.fin) {
-      if (this.#fragments.length === 0) this.#fragmentOpcode = header.opcode;
-      this.#fragments.push(this.#pooled ? payload.slice() : payload);
-      this.#fragmentBytes += payload.length;
-      return true;
-    }
     let opcode = header.opcode;
     let message = payload;
-    if (this.#fragments.length > 0) {
+    if (!header.fin || this.#fragmentOpcode !== 0) {
+      if (this.#fragmentOpcode === 0) this.#fragmentOpcode = header.opcode;
+      this.#appendFragment(payload);
+      if (!header.fin) return true;
       opcode = this.#fragmentOpcode;
-      message = new Uint8Array(this.#fragmentBytes + payload.length);
-      let at = 0;
-      for (const part of this.#fragments) {
-        message.set(part, at);
-        at += part.length;
-      }
-      message.set(payload, at);
-      this.#fragments = [];
+      message = this.#fragments.subarray(0, this.#fragmentBytes);
+      this.#fragments = new Uint8Array(0);
       this.#fragmentBytes = 0;
+      this.#fragmentOpcode = 0;
     }
     if (opcode === OPCODE.text) {
       const text = utf8Text(message);
@@ -577,6 +580,20 @@ export class ServerWebSocket {
       this.#events?.message(text);
     } else this.#events?.message(message === payload && this.#pooled ? message.slice() : message);
     return true;
+  }
+
+  /** Appends a fragment's bytes to the message being received (the cap is checked before). */
+  #appendFragment(payload: Uint8Array): void {
+    const needed = this.#fragmentBytes + payload.length;
+    if (needed > this.#fragments.length) {
+      const grown = new Uint8Array(
+        Math.min(this.#options.maxMessageBytes, Math.max(needed, this.#fragments.length * 2, 1024)),
+      );
+      grown.set(this.#fragments.subarray(0, this.#fragmentBytes));
+      this.#fragments = grown;
+    }
+    this.#fragments.set(payload, this.#fragmentBytes);
+    this.#fragmentBytes = needed;
   }
 
   /** The peer's close frame: answered (unless we started), then the connection ends. */

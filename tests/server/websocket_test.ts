@@ -253,6 +253,25 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
     assert.equal((await client.json()).type, "session_ready");
   });
 
+  await t.step("five thousand one-byte fragments make one message", async () => {
+    const { client } = await RawClient.open(server);
+    await using _ = client;
+    const parts = [...HELLO].map((ch, i) => clientFrame(i === 0 ? 1 : 0, ch, { fin: false }));
+    const pad = Array.from(
+      { length: 5_000 - parts.length },
+      () => clientFrame(0, " ", { fin: false }),
+    );
+    const all = [...parts, ...pad, clientFrame(0, " ")];
+    const bytes = new Uint8Array(all.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of all) {
+      bytes.set(f, at);
+      at += f.length;
+    }
+    await client.write(bytes);
+    assert.equal((await client.json()).type, "session_ready");
+  });
+
   await t.step(
     "a message as large as the cap goes through, 16-bit and 64-bit lengths",
     async () => {
