@@ -4,6 +4,7 @@
  * never analysed, and no log line, span or metric label holds a finding.
  */
 import assert from "node:assert/strict";
+import { TraceCollector } from "./fakes/trace_collector.ts";
 import { FakeClient } from "./fakes/fake_client.ts";
 import { MainProcess } from "./fakes/main_process.ts";
 
@@ -19,22 +20,12 @@ const OCR = `Checkout: card ${SECRETS[0]}\nexport KEY=${SECRETS[1]}\nPassword: $
   `IBAN ${SECRETS[3]}\nSSN ${SECRETS[4]}\nBearer ${SECRETS[5]}\nPlease pay the invoice by Friday`;
 
 Deno.test("the real process redacts, skips and never logs or traces a finding", async () => {
-  const traces: string[] = [];
-  await using collector = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const body = await request.text();
-      if (new URL(request.url).pathname === "/v1/traces") traces.push(body);
-      return Response.json({});
-    },
-  );
+  await using collector = new TraceCollector();
+  const traces = collector.traces;
   await using main = await MainProcess.start({
     LOG_LEVEL: "debug",
     SKIP_UNCHANGED_SEC: "0",
-    OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_BSP_SCHEDULE_DELAY: "50",
+    ...collector.env,
   });
   {
     await using client = await FakeClient.connect(`ws://${main.host}/v1/proactive`);

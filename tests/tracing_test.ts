@@ -4,28 +4,17 @@
  * OTLP/HTTP JSON), and no span carries the frame's text.
  */
 import assert from "node:assert/strict";
+import { TraceCollector } from "./fakes/trace_collector.ts";
 import { FakeClient } from "./fakes/fake_client.ts";
 import { MainProcess } from "./fakes/main_process.ts";
 
 const OCR = "Can you send me the PRIVATE-OCR quarterly report by Friday?";
 
 Deno.test("OTEL_DENO=true exports frame and model-call spans without user content", async () => {
-  const traces: string[] = [];
-  await using collector = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const body = await request.text();
-      if (new URL(request.url).pathname === "/v1/traces") {
-        traces.push(body);
-      }
-      return Response.json({});
-    },
-  );
+  await using collector = new TraceCollector();
+  const traces = collector.traces;
   await using main = await MainProcess.start({
-    OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_BSP_SCHEDULE_DELAY: "50",
+    ...collector.env,
     OTEL_SERVICE_NAME: "proactive-test",
   });
   {

@@ -5,6 +5,7 @@
  * log line, no error body and no metric.
  */
 import assert from "node:assert/strict";
+import { TraceCollector } from "../fakes/trace_collector.ts";
 import { FirebaseAuthenticator } from "../../src/auth/firebase.ts";
 import { createLogger } from "../../src/log.ts";
 import { FakeClient, rawUpgrade, WAIT_MS } from "../fakes/fake_client.ts";
@@ -252,15 +253,8 @@ Deno.test("subprotocols with authentication off", async (t) => {
 });
 
 Deno.test("a browser-style session through the real process: no token in logs, metrics, spans", async () => {
-  const traces: string[] = [];
-  await using collector = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const body = await request.text();
-      if (new URL(request.url).pathname === "/v1/traces") traces.push(body);
-      return Response.json({});
-    },
-  );
+  await using collector = new TraceCollector();
+  const traces = collector.traces;
   await using idp = await IdentityProvider.start("browser-privacy");
   await using gemini = new FakeGemini([
     functionCallAnswer("no_task_found", { context_summary: "Reading", current_activity: "x" }),
@@ -271,10 +265,7 @@ Deno.test("a browser-style session through the real process: no token in logs, m
     FIREBASE_JWKS_URL: idp.jwksUrl,
     GEMINI_API_KEY: "AIzaSy-test-key",
     GEMINI_BASE_URL: gemini.baseUrl,
-    OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_BSP_SCHEDULE_DELAY: "50",
+    ...collector.env,
     OTEL_SERVICE_NAME: "proactive-test",
   });
   const token = await idp.mint(idp.claims("uid-browser-abcdefghijkl"));

@@ -19,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { chromium, type Page } from "playwright-core";
-import { CHROMIUM_ARGS } from "../fakes/chromium.ts";
+import { CHROMIUM_ARGS, watchPage } from "../fakes/chromium.ts";
 
 /** One frame card as the page shows it. */
 export interface FrameView {
@@ -112,15 +112,7 @@ export async function runConsole(options: {
       acceptDownloads: true,
     });
     const page = await context.newPage();
-    const pageErrors: string[] = [];
-    const consoleErrors: string[] = [];
-    const requests: string[] = [];
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(message.text());
-    });
-    page.on("request", (request) => requests.push(request.url()));
-    page.on("websocket", (ws) => requests.push(ws.url()));
+    const { pageErrors, consoleErrors, requests } = watchPage(page);
     await page.goto(`${options.base}/console`, { waitUntil: "load" });
 
     // The context: one unrelated task and a goal, typed in as a user would.

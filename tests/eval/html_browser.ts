@@ -9,7 +9,7 @@
  * the page errors and every request other than the page itself.
  */
 import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS } from "../fakes/chromium.ts";
+import { CHROMIUM_ARGS, watchPage } from "../fakes/chromium.ts";
 
 /** Reads the matrices, the chart's points and its size, in the page. */
 const READ_PAGE = `(() => {
@@ -49,23 +49,20 @@ export async function inspectPage(
   const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    const consoleErrors: string[] = [];
-    const requests: string[] = [];
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(message.text());
-    });
-    page.on("request", (request) => {
-      if (request.url() !== url) requests.push(request.url());
-    });
+    const watch = watchPage(page);
     await page.goto(url, { waitUntil: "load" });
     // A string, evaluated in the page: this file is type-checked without the DOM library.
     const rendered = await page.evaluate(READ_PAGE) as Pick<
       PageResult,
       "matrices" | "points" | "chart"
     >;
-    return { browser: browser.version(), pageErrors, consoleErrors, requests, ...rendered };
+    return {
+      browser: browser.version(),
+      pageErrors: watch.pageErrors,
+      consoleErrors: watch.consoleErrors,
+      requests: watch.requests.filter((request) => request !== url),
+      ...rendered,
+    };
   } finally {
     await browser.close();
   }

@@ -4,6 +4,8 @@
  * `PROACTIVE_REQUIRE_BROWSER` is unset; `.ci/run` sets it and installs the browser).
  */
 
+import type { Page } from "playwright-core";
+
 /** The browser the tests drive (Debian's package; never a downloaded one). */
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -32,4 +34,24 @@ export function haveChromium(): boolean {
 /** Whether a browser test must be skipped: no browser here, and none required. */
 export function skipBrowserTest(): boolean {
   return !haveChromium() && !Deno.env.get("PROACTIVE_REQUIRE_BROWSER");
+}
+
+/** What a page did that a test checks: its errors, its console errors, every URL it asked for. */
+export interface PageWatch {
+  pageErrors: string[];
+  consoleErrors: string[];
+  /** Requests and WebSocket connections, in order. */
+  requests: string[];
+}
+
+/** Starts recording {@link PageWatch} for `page`. */
+export function watchPage(page: Page): PageWatch {
+  const watch: PageWatch = { pageErrors: [], consoleErrors: [], requests: [] };
+  page.on("pageerror", (error) => watch.pageErrors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error") watch.consoleErrors.push(message.text());
+  });
+  page.on("request", (request) => watch.requests.push(request.url()));
+  page.on("websocket", (ws) => watch.requests.push(ws.url()));
+  return watch;
 }
