@@ -384,6 +384,8 @@ async function serveUpgrade(
   if (socket) {
     // Accepted (even if the deadline passed meanwhile: a session exists and owns it now).
     const ws = socket;
+    // The handler failed after making it (nothing will start it): it ends here.
+    if (!response) ws.abort();
     const entry = { close: () => ws.abort() };
     open.add(entry);
     void ws.finished.then(() => {
@@ -397,13 +399,31 @@ async function serveUpgrade(
   tracker.done();
 }
 
+/** Reason phrases of the statuses a refused upgrade gets (RFC 9110 §15). */
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  426: "Upgrade Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
 /** Writes a (refusal) response and its body, as HTTP/1.1 with `connection: close`. */
 async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
   try {
     const body = new Uint8Array(await response.arrayBuffer());
-    let head = `HTTP/1.1 ${response.status} ${response.statusText || "Refused"}\r\n`;
+    const reason = response.statusText || REASONS[response.status] || "Unknown";
+    let head = `HTTP/1.1 ${response.status} ${reason}\r\ndate: ${new Date().toUTCString()}\r\n`;
     for (const [name, value] of response.headers) {
-      if (name !== "content-length" && name !== "connection") head += `${name}: ${value}\r\n`;
+      if (name !== "content-length" && name !== "connection" && name !== "date") {
+        head += `${name}: ${value}\r\n`;
+      }
     }
     head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
     const bytes = new Uint8Array(head.length + body.length);

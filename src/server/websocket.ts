@@ -58,10 +58,15 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
  */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /**
- * A frame's payload buffer starts at most this big and grows as its bytes arrive: a header
- * alone never makes the server set aside a whole `maxMessageBytes`.
+ * A frame's payload buffer starts at most this big; once that much of the payload has
+ * arrived, it grows to the frame's whole length. A header alone sets aside no more.
  */
-const GROW_FROM = 1024 * 1024;
+const GROW_FROM = 64 * 1024;
+/** What one queued write costs besides its bytes (its promise and closure), for the cap. */
+const WRITE_OVERHEAD_BYTES = 256;
+/** Queued bytes past which the read loop waits for the peer to take what it was sent. */
+const PAUSE_READING_BYTES = 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -257,8 +262,13 @@ export class ServerWebSocket {
   #queued = 0;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #heard = true;
+  /** When the last whole frame came (`performance.now()`): bytes alone do not count. */
+  #lastFrameAt = performance.now();
   #pinged = false;
+  /** The payload of the pong to send, while one is queued: only the latest ping is answered. */
+  #pong: Uint8Array | undefined;
+  /** The read loop has started (so `finished` settles through it). */
+  #started = false;
   /** The current frame's payload is a pooled buffer, to give back once it is handled. */
   #pooled = false;
   /** The peer's close frame came: once ours is out, the handshake is complete. */
@@ -301,6 +311,8 @@ export class ServerWebSocket {
   /** Starts reading and reporting. */
   start(events: WebSocketEvents): void {
     this.#events = events;
+    this.#started = true;
+    this.#lastFrameAt = performance.now();
     this.#armIdle();
     void this.#readLoop();
   }
@@ -330,10 +342,13 @@ export class ServerWebSocket {
   /** Drops the connection at once, without a handshake. */
   abort(): void {
     this.#terminate();
+    // Never started (the upgrade failed after its socket was made): nothing else will.
+    if (!this.#started) this.#finish();
   }
 
   #write(bytes: Uint8Array): void {
-    this.#queued += bytes.length;
+    const cost = bytes.length + WRITE_OVERHEAD_BYTES;
+    this.#queued += cost;
     if (this.#queued > MAX_QUEUED_BYTES) {
       // The peer stopped reading: nothing more can reach it.
       this.#closeCode = WS_CLOSE.abnormal;
@@ -348,32 +363,61 @@ export class ServerWebSocket {
       } catch {
         this.#terminate();
       } finally {
-        this.#queued -= bytes.length;
+        this.#queued -= cost;
       }
     });
   }
 
+  /** Answers a ping: one pong queued at a time, carrying the latest ping's payload. */
+  #answerPing(payload: Uint8Array): void {
+    if (this.#state !== "open") return;
+    const queued = this.#pong !== undefined;
+    this.#pong = payload;
+    if (queued) return;
+    this.#queued += WRITE_OVERHEAD_BYTES;
+    this.#writing = this.#writing.then(async () => {
+      const pong = this.#pong;
+      this.#pong = undefined;
+      try {
+        if (this.#state === "closed" || !pong) return;
+        const bytes = encodeFrame(OPCODE.pong, pong);
+        let written = 0;
+        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+      } catch {
+        this.#terminate();
+      } finally {
+        this.#queued -= WRITE_OVERHEAD_BYTES;
+      }
+    });
+  }
+
+  /**
+   * The idle check: a peer silent (no whole frame) for half the period is pinged, one silent
+   * for the whole period is closed with 1001, as Deno's `idleTimeout` does. One timer, set
+   * for the next of those two moments and worked out again when it fires (a frame meanwhile
+   * moves both).
+   */
   #armIdle(): void {
     const seconds = this.#options.idleTimeoutSeconds;
-    if (seconds <= 0) return;
+    if (seconds <= 0 || this.#state !== "open") return;
+    const periodMs = seconds * 1000;
+    const silentMs = performance.now() - this.#lastFrameAt;
+    if (silentMs >= periodMs) {
+      this.close(WS_CLOSE.goingAway, "No response from ping frame");
+      return;
+    }
+    let waitMs: number;
+    if (this.#pinged) waitMs = periodMs - silentMs;
+    else if (silentMs >= periodMs / 2) {
+      this.#pinged = true;
+      this.#write(encodeFrame(OPCODE.ping, EMPTY));
+      waitMs = periodMs - silentMs;
+    } else waitMs = periodMs / 2 - silentMs;
+    if (this.#state !== "open") return; // The ping found the queue full: already closed.
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#state === "closed") return;
-      if (this.#heard) {
-        this.#heard = false;
-        this.#pinged = false;
-      } else if (!this.#pinged) {
-        this.#pinged = true;
-        this.#write(encodeFrame(OPCODE.ping, new Uint8Array(0)));
-      } else {
-        // A whole period after the ping without a byte from the peer: it is gone.
-        this.#closeCode = WS_CLOSE.goingAway;
-        this.#closeReason = "No pong";
-        this.#terminate();
-        return;
-      }
       this.#armIdle();
-    }, seconds * 1000);
+    }, Math.max(1, Math.ceil(waitMs)));
   }
 
   /** Fails the connection: a close frame with `code`, then the end (RFC 6455 §7.1.7). */
@@ -444,6 +488,8 @@ export class ServerWebSocket {
           break;
         }
         if (header === undefined) {
+          // A peer that does not read what it is sent is not read from either.
+          if (this.#queued > PAUSE_READING_BYTES) await this.#writing;
           if (!await this.#readMore()) break;
           continue;
         }
@@ -471,17 +517,13 @@ export class ServerWebSocket {
   /** Reads more bytes after what is buffered; false at the end of the connection. */
   async #readMore(): Promise<boolean> {
     if (this.#state === "closed") return false;
-    const chunk = new Uint8Array(this.#buffer.length > 0 ? 16 * 1024 : IDLE_BYTES);
-    const n = await this.#conn.read(chunk);
+    const kept = this.#buffer.length;
+    // Idle: a small buffer. After part of a header: the part, and room behind it, in one.
+    const chunk = new Uint8Array(kept > 0 ? kept + 16 * 1024 : IDLE_BYTES);
+    if (kept > 0) chunk.set(this.#buffer);
+    const n = await this.#conn.read(chunk.subarray(kept));
     if (n === null) return false;
-    this.#heard = true;
-    if (this.#buffer.length === 0) this.#buffer = chunk.subarray(0, n);
-    else {
-      const joined = new Uint8Array(this.#buffer.length + n);
-      joined.set(this.#buffer);
-      joined.set(chunk.subarray(0, n), this.#buffer.length);
-      this.#buffer = joined;
-    }
+    this.#buffer = chunk.subarray(0, kept + n);
     return true;
   }
 
@@ -494,7 +536,8 @@ export class ServerWebSocket {
     let payload: Uint8Array;
     if (this.#buffer.length >= total) {
       payload = this.#buffer.slice(header.size, total);
-      this.#buffer = this.#buffer.subarray(total);
+      // Nothing left: let the chunk go (an idle connection holds no more than its read).
+      this.#buffer = total === this.#buffer.length ? EMPTY : this.#buffer.subarray(total);
     } else {
       if (header.opcode <= OPCODE.binary) {
         const message = this.#fragmentBytes + header.length;
@@ -510,20 +553,19 @@ export class ServerWebSocket {
       let pooled = borrowed.pooled;
       let filled = this.#buffer.length - header.size;
       payload.set(this.#buffer.subarray(header.size));
-      this.#buffer = new Uint8Array(0);
+      this.#buffer = EMPTY;
       while (filled < header.length) {
         if (this.#state === "closed") return undefined;
         if (filled === payload.length) {
-          // Grown as the bytes come: twice as big, at most the frame's length.
-          const grown = new Uint8Array(Math.min(header.length, payload.length * 2));
-          grown.set(payload);
+          // The first part came: now the whole frame's length.
+          const whole = borrowPayload(header.length);
+          whole.bytes.set(payload);
           if (pooled) givePayloadBack(payload);
-          payload = grown;
-          pooled = false;
+          payload = whole.bytes;
+          pooled = whole.pooled;
         }
         const n = await this.#conn.read(payload.subarray(filled));
         if (n === null) return undefined;
-        this.#heard = true;
         filled += n;
       }
       // Only a payload read to the end goes back: a read cut short may still hold it.
@@ -535,9 +577,11 @@ export class ServerWebSocket {
 
   /** Handles one whole frame; false when the connection is ending. */
   #frame(header: FrameHeader, payload: Uint8Array): boolean {
+    this.#lastFrameAt = performance.now();
+    this.#pinged = false;
     switch (header.opcode) {
       case OPCODE.ping:
-        if (this.#state === "open") this.#write(encodeFrame(OPCODE.pong, payload));
+        this.#answerPing(payload);
         return true;
       case OPCODE.pong:
         return true;
@@ -622,11 +666,9 @@ export class ServerWebSocket {
       this.#state = "closing";
       this.#closeCode = code;
       this.#closeReason = reason;
+      // The peer's code and reason, echoed (RFC 6455 §5.5.1).
       this.#write(
-        encodeFrame(
-          OPCODE.close,
-          code === WS_CLOSE.noStatus ? new Uint8Array(0) : closePayload(code, ""),
-        ),
+        encodeFrame(OPCODE.close, code === WS_CLOSE.noStatus ? EMPTY : closePayload(code, reason)),
       );
     }
     // The read loop ends: the server closes the TCP connection first (RFC 6455 §7.1.1),

@@ -233,7 +233,8 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
     for (const headers of malformed) {
       const { client, head } = await RawClient.open(server, headers);
       await using _ = client;
-      assert.match(head, /^HTTP\/1\.1 400 /, JSON.stringify(headers));
+      assert.match(head, /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(headers));
+      assert.match(head, /\r\ndate: /);
       assert.match(head, /\r\nconnection: close\r\n/);
       assert.ok(await client.ended());
     }
@@ -328,20 +329,23 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
     });
   }
 
-  await t.step("the client's close is answered with the same code; the session ends", async () => {
-    const { client } = await RawClient.open(server);
-    await using _ = client;
-    await client.write(clientFrame(1, HELLO));
-    await client.json();
-    const before = server.registry.size;
-    await client.write(clientFrame(8, concat(new Uint8Array([0x03, 0xe8]), enc.encode("bye"))));
-    assert.equal((await client.closeFrame()).code, 1000);
-    assert.ok(await client.ended());
-    for (let i = 0; i < 50 && server.registry.size >= before; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(server.registry.size, before - 1);
-  });
+  await t.step(
+    "the client's close is answered with its code and reason; the session ends",
+    async () => {
+      const { client } = await RawClient.open(server);
+      await using _ = client;
+      await client.write(clientFrame(1, HELLO));
+      await client.json();
+      const before = server.registry.size;
+      await client.write(clientFrame(8, concat(new Uint8Array([0x03, 0xe8]), enc.encode("bye"))));
+      assert.deepEqual(await client.closeFrame(), { code: 1000, reason: "bye" });
+      assert.ok(await client.ended());
+      for (let i = 0; i < 50 && server.registry.size >= before; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(server.registry.size, before - 1);
+    },
+  );
 
   await t.step("a client that vanishes without a close frame ends its session", async () => {
     const { client } = await RawClient.open(server);
@@ -362,12 +366,39 @@ Deno.test("the guard's WebSocket pings an idle peer and closes one that stays si
   await using _ = client;
   await client.write(clientFrame(1, HELLO));
   await client.json();
-  // Silent: a ping comes within two periods; still silent, the connection ends.
+  // Silent: a ping after half the period, then a close (1001, with its reason) at the period.
+  const started = performance.now();
   const ping = await client.frame();
   assert.equal(ping?.opcode, 9);
-  const started = performance.now();
+  const close = await client.closeFrame();
+  const ms = performance.now() - started;
+  assert.deepEqual(close, { code: 1001, reason: "No response from ping frame" });
+  assert.ok(ms >= 500 && ms < 4_000, `closed after ${ms} ms`);
   assert.ok(await client.ended());
-  assert.ok(performance.now() - started >= 500, "not closed before the next period");
+});
+
+Deno.test("the guard's WebSocket closes a peer that trickles a frame byte by byte", async () => {
+  await using server = startTestServer({ model: new ScriptedModel([]), idleTimeoutSeconds: 1 });
+  const { client } = await RawClient.open(server);
+  await using _ = client;
+  await client.write(clientFrame(1, HELLO));
+  await client.json();
+  // A header announcing 1000 bytes, then one byte every 200 ms: bytes, but never a frame.
+  const frame = clientFrame(1, "x".repeat(1000));
+  await client.write(frame.subarray(0, 8));
+  let stop = false;
+  const trickle = (async () => {
+    for (let i = 8; i < frame.length && !stop; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      await client.write(frame.subarray(i, i + 1)).catch(() => stop = true);
+    }
+  })();
+  const started = performance.now();
+  const close = await client.closeFrame();
+  stop = true;
+  await trickle;
+  assert.equal(close.code, 1001);
+  assert.ok(performance.now() - started < 4_000);
 });
 
 Deno.test("the guard's WebSocket keeps a peer that answers pings", async () => {
