@@ -347,7 +347,15 @@ export class ServerWebSocket {
   }
 
   #write(bytes: Uint8Array): void {
-    const cost = bytes.length + WRITE_OVERHEAD_BYTES;
+    this.#enqueue(bytes.length, () => bytes);
+  }
+
+  /**
+   * Queues a write of what `take` gives when its turn comes (`size` bytes, counted against the
+   * cap until it is written); nothing when it gives nothing.
+   */
+  #enqueue(size: number, take: () => Uint8Array | undefined): void {
+    const cost = size + WRITE_OVERHEAD_BYTES;
     this.#queued += cost;
     if (this.#queued > MAX_QUEUED_BYTES) {
       // The peer stopped reading: nothing more can reach it.
@@ -357,7 +365,8 @@ export class ServerWebSocket {
     }
     this.#writing = this.#writing.then(async () => {
       try {
-        if (this.#state === "closed") return;
+        const bytes = take();
+        if (this.#state === "closed" || !bytes) return;
         let written = 0;
         while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
       } catch {
@@ -374,20 +383,10 @@ export class ServerWebSocket {
     const queued = this.#pong !== undefined;
     this.#pong = payload;
     if (queued) return;
-    this.#queued += WRITE_OVERHEAD_BYTES;
-    this.#writing = this.#writing.then(async () => {
+    this.#enqueue(payload.length + 2, () => {
       const pong = this.#pong;
       this.#pong = undefined;
-      try {
-        if (this.#state === "closed" || !pong) return;
-        const bytes = encodeFrame(OPCODE.pong, pong);
-        let written = 0;
-        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
-      } catch {
-        this.#terminate();
-      } finally {
-        this.#queued -= WRITE_OVERHEAD_BYTES;
-      }
+      return pong && encodeFrame(OPCODE.pong, pong);
     });
   }
 
