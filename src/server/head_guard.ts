@@ -20,7 +20,7 @@
 import type { Logger } from "../log.ts";
 import type { Handler, UpgradeAcceptor } from "./handler.ts";
 import type { Metrics } from "./metrics.ts";
-import { acceptKey, ServerWebSocket, validKey } from "./websocket.ts";
+import { acceptKey, ServerWebSocket, validKey, writeAll } from "./websocket.ts";
 
 /** Options of {@link startHeadGuard}. */
 export interface HeadGuardOptions {
@@ -272,8 +272,7 @@ function rewriteHead(head: Uint8Array, rest: Uint8Array): ForwardedHead {
     const kept = lines.filter((line, i) => i === 0 || !/^connection\s*:/i.test(line));
     out = `${kept.join("\r\n")}\r\nConnection: close\r\n\r\n`;
   }
-  const bytes = new Uint8Array(out.length + rest.length);
-  for (let i = 0; i < out.length; i++) bytes[i] = out.charCodeAt(i) & 0xff;
+  const bytes = latin1Bytes(out, rest.length);
   bytes.set(rest, out.length);
   return { bytes, upgrade: isUpgrade, text, rest: rest.slice() };
 }
@@ -426,13 +425,19 @@ async function writeResponse(conn: Deno.Conn, response: Response): Promise<void>
       }
     }
     head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
-    const bytes = new Uint8Array(head.length + body.length);
-    for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i) & 0xff;
+    const bytes = latin1Bytes(head, body.length);
     bytes.set(body, head.length);
     await writeAll(conn, bytes);
   } catch {
     // The client is gone.
   }
+}
+
+/** `text`'s characters as bytes (a request or response head), with `room` bytes after them. */
+function latin1Bytes(text: string, room = 0): Uint8Array {
+  const bytes = new Uint8Array(text.length + room);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 0xff;
+  return bytes;
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -751,11 +756,6 @@ class Pipe {
     } else this.#release();
     await this.#relay.pipeEnded(this.#down, eof);
   }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 async function answer(conn: Deno.Conn, status: number, reason: string): Promise<void> {

@@ -140,6 +140,12 @@ export function validKey(key: string | null): key is string {
   return key !== null && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
 }
 
+/** Writes all of `bytes` to `conn` (a write may take only part of them). */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
 /** XORs `data` with the 4-byte `mask` in place, 32 bits at a time where aligned. */
 export function unmask(data: Uint8Array, mask: Uint8Array): void {
   let i = 0;
@@ -367,8 +373,7 @@ export class ServerWebSocket {
       try {
         const bytes = take();
         if (this.#state === "closed" || !bytes) return;
-        let written = 0;
-        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+        await writeAll(this.#conn, bytes);
       } catch {
         this.#terminate();
       } finally {

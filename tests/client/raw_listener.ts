@@ -5,6 +5,7 @@
  * enough (`session_ready`) and then drops the TCP connection. Each accepted connection is
  * handled by the listener's `mode` at the time it was accepted.
  */
+import { acceptKey, encodeFrame, writeAll } from "../../src/server/websocket.ts";
 import { within } from "./scripted_server.ts";
 
 /**
@@ -15,7 +16,6 @@ import { within } from "./scripted_server.ts";
  */
 export type RawMode = "silent" | "upgrade" | "session";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -80,7 +80,7 @@ export class RawPeer {
       for (let frame = takeFrame(buffer); frame; frame = takeFrame(buffer)) {
         buffer = frame.rest;
         if (frame.opcode === 8) {
-          await this.#write(serverFrame(8, frame.payload.subarray(0, 2)));
+          await this.#write(encodeFrame(8, frame.payload.subarray(0, 2)));
           return;
         }
         if (frame.opcode !== 1) continue;
@@ -88,7 +88,7 @@ export class RawPeer {
         this.messages.push(text);
         if (this.mode === "session" && this.messages.length === 1) {
           const hello = JSON.parse(text) as { context_version?: string };
-          await this.#write(serverFrame(
+          await this.#write(encodeFrame(
             1,
             encoder.encode(JSON.stringify({
               type: "session_ready",
@@ -104,10 +104,8 @@ export class RawPeer {
     }
   }
 
-  async #write(bytes: Uint8Array): Promise<void> {
-    for (let written = 0; written < bytes.length;) {
-      written += await this.#conn.write(bytes.subarray(written));
-    }
+  #write(bytes: Uint8Array): Promise<void> {
+    return writeAll(this.#conn, bytes);
   }
 }
 
@@ -176,11 +174,6 @@ function indexOfHeadersEnd(bytes: Uint8Array): number {
   return -1;
 }
 
-async function acceptKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
-  return btoa(String.fromCharCode(...new Uint8Array(digest)));
-}
-
 /** One complete client frame at the start of `bytes`, unmasked, or undefined. */
 function takeFrame(
   bytes: Uint8Array,
@@ -204,14 +197,4 @@ function takeFrame(
   const payload = bytes.slice(offset, offset + length);
   if (mask) { for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!; }
   return { opcode: bytes[0]! & 0x0f, payload, rest: bytes.slice(offset + length) };
-}
-
-/** An unmasked server frame (FIN set). */
-function serverFrame(opcode: number, payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const header = n < 126 ? [0x80 | opcode, n] : [0x80 | opcode, 126, n >> 8, n & 0xff];
-  const frame = new Uint8Array(header.length + n);
-  frame.set(header);
-  frame.set(payload, header.length);
-  return frame;
 }

@@ -11,6 +11,7 @@ import {
   unmask,
   utf8Text,
   validKey,
+  writeAll,
 } from "../../src/server/websocket.ts";
 import { ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer, type TestServer } from "../fakes/test_server.ts";
@@ -75,9 +76,8 @@ class RawClient implements AsyncDisposable {
     return { client, head: await client.readHead() };
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  write(bytes: Uint8Array): Promise<void> {
+    return writeAll(this.conn, bytes);
   }
 
   async #more(): Promise<boolean> {
