@@ -22,14 +22,20 @@ function escapeHelp(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
+const NEEDS_ESCAPE = /[\\\n"]/;
+
 function escapeLabel(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
 
+/** `{k="v",…}`, the series' key and its text in the exposition (runs on every count). */
 function labelText(labels: Labels): string {
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return "";
-  return `{${keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(",")}}`;
+  let text = "";
+  for (const key in labels) {
+    text += `${text ? "," : "{"}${key}="${escapeLabel(labels[key]!)}"`;
+  }
+  return text && `${text}}`;
 }
 
 function formatNumber(n: number): string {

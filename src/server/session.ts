@@ -138,8 +138,18 @@ interface PendingTool {
 /** The frame budget when there is none: every frame may go ahead. */
 const unlimited = (): number => 0;
 
-/** Today's date in UTC, `YYYY-MM-DD`. */
-const utcToday = (): string => new Date().toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+let today = { date: "", until: 0 };
+
+/** Today's date in UTC, `YYYY-MM-DD` (worked out again once the day it holds is over). */
+function utcToday(): string {
+  const now = Date.now();
+  if (now >= today.until || now < today.until - DAY_MS) {
+    const date = new Date(now).toISOString().slice(0, 10);
+    today = { date, until: Date.parse(`${date}T00:00:00Z`) + DAY_MS };
+  }
+  return today.date;
+}
 
 /**
  * The context as kept for the session's lifetime: each list copied to its exact length (the
