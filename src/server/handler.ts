@@ -281,6 +281,14 @@ export function createHandler(options: HandlerOptions): Handler {
         connection: "Upgrade",
       });
     }
+    const version = request.headers.get("sec-websocket-version");
+    if (version !== null && version.trim() !== "13") {
+      // RFC 6455 §4.2.2: the versions this server speaks go back, so a client can retry.
+      // (No version at all is a malformed handshake: 400 below.)
+      return refuse("bad_version", 426, { error: "Unsupported WebSocket version: use 13" }, {
+        "sec-websocket-version": "13",
+      });
+    }
     // Browsers authenticate with a `bearer.` subprotocol (docs/protocol.md §1.1); the server
     // must then select `proactive`, so a client that does not offer it cannot be answered.
     const offered = offeredSubprotocols(request);

@@ -170,12 +170,14 @@ async function serveConnection(
     // Small messages must not wait for delayed ACKs, on either hop.
     conn.setNoDelay(true);
     const head = await readHead(conn, options);
-    if (head?.upgrade && options.upgrade && ownUpgrade(head.text)) {
+    if (head?.upgrade && oldHttp(head.text)) {
+      // RFC 6455 §4.1: an upgrade needs HTTP/1.1 (Deno.serve would accept this one).
+      await answer(conn, 400, "Bad Request");
+    } else if (head?.upgrade && options.upgrade && ownUpgrade(head.text)) {
       open.delete(conn);
       await serveUpgrade(conn, head, options, served);
       return;
-    }
-    if (head) {
+    } else if (head) {
       const target = typeof options.target === "function" ? options.target() : options.target;
       upstream = await Deno.connect({ hostname: target.hostname, port: target.port });
       upstream.setNoDelay(true);
@@ -290,24 +292,36 @@ interface ForwardedHead {
 /** A token of RFC 9110 (header names). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** Whether a head's request line is of HTTP/1.0. */
+function oldHttp(text: string): boolean {
+  return text.slice(0, text.indexOf("\r\n")).endsWith(" HTTP/1.0");
+}
+
 /** Whether a WebSocket upgrade head asks for `GET /v1/proactive` (its own, not relayed). */
 function ownUpgrade(text: string): boolean {
   const line = text.slice(0, text.indexOf("\r\n"));
   return /^GET \/v1\/proactive(\?\S*)? HTTP\/1\.1$/.test(line);
 }
 
-/** The request a head describes, or `undefined` when it is not well-formed HTTP/1.1. */
+/**
+ * The request a head describes, or `undefined` when it is not well-formed HTTP/1.1 (which
+ * includes a `Host` missing, empty or given twice: RFC 9112 §3.2, RFC 6455 §4.2.1).
+ */
 function requestOf(text: string): Request | undefined {
   const lines = text.slice(0, -4).split("\r\n");
   const [method, target] = lines[0]!.split(" ") as [string, string];
   const headers = new Headers();
+  let hosts = 0;
   try {
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(":");
       const name = line.slice(0, colon);
       if (colon <= 0 || !TOKEN.test(name)) return undefined; // Obsolete folding, no name.
-      headers.append(name, line.slice(colon + 1).trim());
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === "host" && (++hosts > 1 || value === "")) return undefined;
+      headers.append(name, value);
     }
+    if (hosts !== 1) return undefined;
     return new Request(`http://localhost${target}`, { method, headers });
   } catch {
     return undefined;
@@ -760,8 +774,9 @@ class Pipe {
 
 async function answer(conn: Deno.Conn, status: number, reason: string): Promise<void> {
   const body = JSON.stringify({ error: reason.toLowerCase().replaceAll(" ", "_") });
-  const text = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
-    `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
+  const text = `HTTP/1.1 ${status} ${reason}\r\ndate: ${new Date().toUTCString()}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${body.length}\r\n` +
+    `connection: close\r\n\r\n${body}`;
   try {
     await writeAll(conn, new TextEncoder().encode(text));
   } catch {

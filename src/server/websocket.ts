@@ -173,9 +173,15 @@ interface FrameHeader {
 
 /**
  * Parses a frame header from `bytes`: the header, `undefined` when more bytes are needed, or a
- * close code when the header is invalid.
+ * close code when the header is invalid. `fragmenting` says whether a fragmented message is
+ * open, so that a data frame out of turn is a protocol error before its length is looked at
+ * (`undefined`: not checked, the frame will not be delivered anyway).
  */
-function parseHeader(bytes: Uint8Array, maxMessageBytes: number): FrameHeader | number | undefined {
+function parseHeader(
+  bytes: Uint8Array,
+  maxMessageBytes: number,
+  fragmenting?: boolean,
+): FrameHeader | number | undefined {
   if (bytes.length < 2) return undefined;
   const b0 = bytes[0]!;
   const b1 = bytes[1]!;
@@ -191,6 +197,10 @@ function parseHeader(bytes: Uint8Array, maxMessageBytes: number): FrameHeader | 
       return WS_CLOSE.protocolError;
     }
   } else if (opcode > OPCODE.binary) return WS_CLOSE.protocolError;
+  // RFC 6455 §5.4: continuations continue a message, and only one message is open at a time.
+  else if (fragmenting !== undefined && (opcode === OPCODE.continuation) !== fragmenting) {
+    return WS_CLOSE.protocolError;
+  }
   if (length === 126) {
     if (bytes.length < 4) return undefined;
     length = (bytes[2]! << 8) | bytes[3]!;
@@ -198,7 +208,10 @@ function parseHeader(bytes: Uint8Array, maxMessageBytes: number): FrameHeader | 
   } else if (length === 127) {
     if (bytes.length < 10) return undefined;
     const view = new DataView(bytes.buffer, bytes.byteOffset, 10);
-    if (view.getUint32(2) !== 0) return WS_CLOSE.tooBig; // ≥ 4 GiB.
+    const high = view.getUint32(2);
+    // RFC 6455 §5.2: the most significant bit must be 0.
+    if (high & 0x8000_0000) return WS_CLOSE.protocolError;
+    if (high !== 0) return WS_CLOSE.tooBig; // ≥ 4 GiB.
     length = view.getUint32(6);
     size = 10;
   }
@@ -384,7 +397,8 @@ export class ServerWebSocket {
 
   /** Answers a ping: one pong queued at a time, carrying the latest ping's payload. */
   #answerPing(payload: Uint8Array): void {
-    if (this.#state !== "open") return;
+    // RFC 6455 §5.5.2: answered until the peer's close came, our own close sent or not.
+    if (this.#state === "closed" || this.#peerSentClose) return;
     const queued = this.#pong !== undefined;
     this.#pong = payload;
     if (queued) return;
@@ -485,7 +499,11 @@ export class ServerWebSocket {
     let payload: Uint8Array | undefined;
     try {
       for (;;) {
-        const header = parseHeader(this.#buffer, this.#options.maxMessageBytes);
+        const header = parseHeader(
+          this.#buffer,
+          this.#options.maxMessageBytes,
+          this.#state === "open" ? this.#fragmentOpcode !== 0 : undefined,
+        );
         if (typeof header === "number") {
           if (header === WS_CLOSE.tooBig) this.#events?.tooBig?.();
           this.#fail(header, header === WS_CLOSE.tooBig ? "Message too big" : "Protocol error");
@@ -514,8 +532,12 @@ export class ServerWebSocket {
     const events = this.#events;
     this.#events = undefined;
     this.#fragments = new Uint8Array(0);
-    events?.closed(this.#closeCode, this.#closeReason);
-    this.#finish();
+    try {
+      events?.closed(this.#closeCode, this.#closeReason);
+    } finally {
+      // Settled whatever the listener did (a throw still surfaces, as in Deno's WebSocket).
+      this.#finish();
+    }
   }
 
   /** Reads more bytes after what is buffered; false at the end of the connection. */
@@ -592,16 +614,9 @@ export class ServerWebSocket {
       case OPCODE.close:
         return this.#peerClosed(payload);
     }
-    if (this.#state !== "open") return true; // Closing: data is no longer delivered.
-    if (header.opcode === OPCODE.continuation) {
-      if (this.#fragmentOpcode === 0) {
-        this.#fail(WS_CLOSE.protocolError, "Unexpected continuation frame");
-        return false;
-      }
-    } else if (this.#fragmentOpcode !== 0) {
-      this.#fail(WS_CLOSE.protocolError, "Expected a continuation frame");
-      return false;
-    }
+    // Closing: data is no longer delivered. Open: the header was checked against the
+    // fragment state (parseHeader).
+    if (this.#state !== "open") return true;
     if (this.#fragmentBytes + payload.length > this.#options.maxMessageBytes) {
       this.#events?.tooBig?.();
       this.#fail(WS_CLOSE.tooBig, "Message too big");

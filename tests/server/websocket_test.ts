@@ -44,6 +44,31 @@ function clientFrame(
   return frame;
 }
 
+/** A masked client frame's header alone, declaring a 64-bit length of `high`·2³² + `low`. */
+function declaredHeader(opcode: number, high: number, low: number): Uint8Array {
+  const header = new Uint8Array(14);
+  header[0] = 0x80 | opcode;
+  header[1] = 0x80 | 127;
+  new DataView(header.buffer).setUint32(2, high);
+  new DataView(header.buffer).setUint32(6, low);
+  header.set([0x12, 0x34, 0x56, 0x78], 10);
+  return header;
+}
+
+/** Sends `head` on a fresh connection; the response's head. */
+async function answerTo(server: TestServer, head: string): Promise<string> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+  await writeAll(conn, enc.encode(head));
+  let text = "";
+  const chunk = new Uint8Array(16 * 1024);
+  while (!text.includes("\r\n\r\n")) {
+    const n = await conn.read(chunk);
+    if (n === null) break;
+    text += dec.decode(chunk.subarray(0, n));
+  }
+  return text;
+}
+
 /** A raw connection: the upgrade by hand, then frames read as they come. */
 class RawClient implements AsyncDisposable {
   readonly conn: Deno.TcpConn;
@@ -227,8 +252,9 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
   await t.step("a malformed handshake is refused with 400, as Deno.serve's would be", async () => {
     const malformed: Record<string, string>[] = [
       { "sec-websocket-key": "" },
-      { "sec-websocket-version": "12" },
       { connection: "keep-alive" },
+      { host: "" },
+      { "sec-websocket-version": "" },
     ];
     for (const headers of malformed) {
       const { client, head } = await RawClient.open(server, headers);
@@ -238,6 +264,28 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
       assert.match(head, /\r\nconnection: close\r\n/);
       assert.ok(await client.ended());
     }
+  });
+
+  await t.step("a version other than 13 gets 426 naming the version spoken", async () => {
+    for (const version of ["12", "8", "14"]) {
+      const { client, head } = await RawClient.open(server, { "sec-websocket-version": version });
+      await using _ = client;
+      assert.match(head, /^HTTP\/1\.1 426 Upgrade Required\r\n/, version);
+      assert.match(head, /\r\nsec-websocket-version: 13\r\n/i);
+      assert.ok(await client.ended());
+    }
+  });
+
+  await t.step("a head with two Hosts, or an upgrade over HTTP/1.0, gets 400", async () => {
+    const upgrade = `upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${KEY}\r\n` +
+      "sec-websocket-version: 13\r\n";
+    const twoHosts = `GET /v1/proactive HTTP/1.1\r\nhost: a\r\nhost: b\r\n${upgrade}\r\n`;
+    assert.match(await answerTo(server, twoHosts), /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const http10 = `GET /v1/proactive HTTP/1.0\r\nhost: a\r\n${upgrade}\r\n`;
+    assert.match(await answerTo(server, http10), /^HTTP\/1\.1 400 Bad Request\r\n/);
+    // Not only our own path: Deno.serve's, where the guard relays, would accept it.
+    const elsewhere = `GET /healthz HTTP/1.0\r\nhost: a\r\n${upgrade}\r\n`;
+    assert.match(await answerTo(server, elsewhere), /^HTTP\/1\.1 400 Bad Request\r\n/);
   });
 
   await t.step("fragments with a ping between them make one message; ping gets pong", async () => {
@@ -316,6 +364,17 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
     ],
     ["a close frame of one byte", clientFrame(8, new Uint8Array([3])), 1002],
     ["a close code no peer may send", clientFrame(8, new Uint8Array([0x03, 0xed])), 1002],
+    // Protocol errors whatever the length: not 1009 because the length is also too big.
+    ["a 64-bit length with its top bit set", declaredHeader(2, 0x8000_0000, 1), 1002],
+    ["a continuation of nothing, over the cap", declaredHeader(0, 0, 70_000), 1002],
+    [
+      "a new message inside a fragmented one, the two over the cap",
+      concat(
+        clientFrame(1, "x".repeat(40 * 1024), { fin: false }),
+        clientFrame(1, "x".repeat(40 * 1024)),
+      ),
+      1002,
+    ],
   ];
   for (const [what, bytes, code] of refusals) {
     await t.step(`${what} closes with ${code}, then the connection ends`, async () => {
@@ -358,6 +417,23 @@ Deno.test("the guard's WebSocket, over raw TCP", async (t) => {
     }
     assert.equal(server.registry.size, before - 1);
   });
+});
+
+Deno.test("a ping that comes after the server's close, before the peer's, gets its pong", async () => {
+  // RFC 6455 §5.5.2: pongs are owed until the peer's close frame; the hello timeout closes.
+  await using server = startTestServer({
+    model: new ScriptedModel([]),
+    limits: { helloTimeoutMs: 200 },
+  });
+  const { client } = await RawClient.open(server);
+  await using _ = client;
+  assert.equal((await client.closeFrame()).code, 1008);
+  await client.write(clientFrame(9, "still there?"));
+  const pong = await client.frame();
+  assert.equal(pong?.opcode, 10);
+  assert.equal(dec.decode(pong!.payload), "still there?");
+  await client.write(clientFrame(8, new Uint8Array([0x03, 0xe8])));
+  assert.ok(await client.ended());
 });
 
 Deno.test("the guard's WebSocket pings an idle peer and closes one that stays silent", async () => {
