@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { headOf } from "../protocol/text.ts";
 import type {
   ExtractedTask,
   Priority,
@@ -166,8 +167,9 @@ export function coerceString(value: unknown, maxChars: number): string {
   else if (typeof value === "number" && Number.isFinite(value)) text = String(value);
   else if (typeof value === "boolean") text = String(value);
   else return "";
-  text = text.trim();
-  return text.length > maxChars ? text.slice(0, maxChars - 1).trimEnd() + "…" : text;
+  // Lone surrogates (a model's or a client's) become U+FFFD: strict JSON decoders refuse them.
+  text = text.trim().toWellFormed();
+  return text.length > maxChars ? headOf(text, maxChars - 1).trimEnd() + "…" : text;
 }
 
 function toNumber(value: unknown): number {
@@ -244,7 +246,8 @@ export function coerceExtractedTask(
     description,
     priority: coercePriority(args.priority),
     tags: coerceTags(args.tags),
-    source_app: coerceString(args.source_app, LIMITS.activity) || frame.appName,
+    source_app: coerceString(args.source_app, LIMITS.activity) ||
+      coerceString(frame.appName, LIMITS.activity),
     inferred_deadline: coerceDate(args.inferred_deadline),
     confidence: coerceConfidence(args.confidence),
     source_category: coerceString(args.source_category, LIMITS.category),

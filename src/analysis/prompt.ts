@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { headOf } from "../protocol/text.ts";
 import type { AnalysisRequest } from "./model.ts";
 
 /** Bounds of what goes into a prompt. */
@@ -39,7 +40,7 @@ newsletters and requests aimed at other people. Never invent details that are no
 
 function clip(text: string, max: number): string {
   const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return flat.length > max ? `${headOf(flat, max - 1)}…` : flat;
 }
 
 function section<T>(
@@ -100,7 +101,7 @@ function buildScreenPrompt(request: AnalysisRequest): string {
   if (frame.windowTitle) screen.push(`Window title: ${clip(frame.windowTitle, L.titleChars)}`);
   if (frame.ocrText) {
     const ocr = frame.ocrText.length > L.ocrChars
-      ? `${frame.ocrText.slice(0, L.ocrChars)}\n[text cut]`
+      ? `${headOf(frame.ocrText, L.ocrChars)}\n[text cut]`
       : frame.ocrText;
     screen.push(`Screen text (OCR):\n"""\n${ocr}\n"""`);
   }

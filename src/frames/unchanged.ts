@@ -27,11 +27,10 @@ export interface ScreenPrint {
 
 /** The print of a frame. */
 export function screenPrint(frame: FrameInput, screenHash?: string | null): ScreenPrint {
-  const text = createHash("sha256")
-    .update(frame.appName).update("\u0000")
-    .update(frame.windowTitle).update("\u0000")
-    .update(frame.ocrText.replace(/\s+/g, " ").trim())
-    .digest("base64");
+  // As one JSON array: each field quoted and escaped, so no two different screens write the
+  // same text (a NUL inside a field, a lone surrogate, which UTF-8 would turn into U+FFFD).
+  const fields = [frame.appName, frame.windowTitle, frame.ocrText.replace(/\s+/g, " ").trim()];
+  const text = createHash("sha256").update(JSON.stringify(fields)).digest("base64");
   const image = frame.jpegBase64
     ? createHash("sha256").update(frame.jpegBase64).digest("base64")
     : "";

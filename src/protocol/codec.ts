@@ -147,11 +147,16 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
   if (typeof data !== "string") {
     return { ok: false, message: "Binary frames are not accepted: send JSON text frames" };
   }
-  if (options.awaitedRequestId === null && data.startsWith(STRAY_PREFIX)) {
+  // Unread when nothing is awaited; but not with a second "type" in it, which JSON's last
+  // key would make the message's type.
+  if (
+    options.awaitedRequestId === null && data.startsWith(STRAY_PREFIX) &&
+    data.indexOf('"type"', STRAY_PREFIX.length) < 0
+  ) {
     return stray("");
   }
   const parsed = boundedParse(data, arrayCaps(options.caps ?? DEFAULT_LIST_CAPS));
-  if (!parsed.ok) return { ok: false, message: parsed.message };
+  if (!parsed.ok) return unreadable(data, parsed.message, options.awaitedRequestId);
   const raw = parsed.value;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, message: "Message must be a JSON object" };
@@ -205,6 +210,28 @@ export function decodeClientMessage(data: unknown, options: DecodeOptions = {}):
   }
   return { ok: true, message, droppedContextItems, cut: parsed.cut };
 }
+
+/**
+ * A message past a decoding bound. One that reads like the awaited `tool_result` (its type,
+ * and the request id the server made up, in its text) is reported as that result, so that the
+ * session counts it as a failed search (docs/protocol.md §2.4) rather than leave the frame
+ * waiting for an answer that came.
+ */
+function unreadable(
+  data: string,
+  message: string,
+  awaited: string | null | undefined,
+): DecodeFailure {
+  if (
+    typeof awaited === "string" && data.includes(JSON.stringify(awaited)) &&
+    TOOL_RESULT_TYPE.test(data)
+  ) {
+    return { ok: false, type: "tool_result", requestId: awaited, message };
+  }
+  return { ok: false, message };
+}
+
+const TOOL_RESULT_TYPE = /"type"\s*:\s*"tool_result"/;
 
 function stray(requestId: string): DecodedMessage {
   return {

@@ -17,6 +17,7 @@ import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import { analyzeFrame } from "../analysis/analyze_frame.ts";
 import type { AnalysisRequest, Model } from "../analysis/model.ts";
 import type { Logger } from "../log.ts";
+import { FRAME_TEXT_CHARS, headOf } from "../protocol/text.ts";
 import {
   decodeClientMessage,
   DEFAULT_LIST_CAPS,
@@ -352,7 +353,7 @@ export class Session {
     );
     if (this.#running) return;
     // Before the hello nothing may be sent, so there is nothing to wait for either.
-    if (this.#queue.length && this.#ready) void this.#pump();
+    if (this.#queue.length && this.#ready) this.#startPump();
     else this.close(CLOSE.goingAway, "Server shutting down");
   }
 
@@ -447,9 +448,10 @@ export class Session {
     const request: AnalysisRequest = {
       frame: {
         frameId,
-        appName: frame.app_name ?? "",
-        windowTitle: frame.window_title ?? "",
-        ocrText: frame.ocr_text ?? "",
+        // Cut to what any model reads (and the guard checks): see FRAME_TEXT_CHARS.
+        appName: headOf(frame.app_name ?? "", FRAME_TEXT_CHARS.app),
+        windowTitle: headOf(frame.window_title ?? "", FRAME_TEXT_CHARS.title),
+        ocrText: headOf(frame.ocr_text ?? "", FRAME_TEXT_CHARS.ocr),
       },
       context: this.#context,
       today: this.#today(),
@@ -523,7 +525,7 @@ export class Session {
       return;
     }
     this.#queue.push(entry);
-    void this.#pump();
+    this.#startPump();
   }
 
   /**
@@ -550,6 +552,13 @@ export class Session {
       retryable: true,
       frame_id: frameId,
     };
+  }
+
+  /** Starts {@link #pump} (nothing when it runs); a failure is logged, never unhandled. */
+  #startPump(): void {
+    this.#pump().catch((err) =>
+      this.#log.error("frame queue failed", { error: err instanceof Error ? err.name : "unknown" })
+    );
   }
 
   /** Works through the queue, one frame at a time, in order. */
@@ -602,13 +611,42 @@ export class Session {
     }
   }
 
-  async #runFrame(
-    { request, receivedAt, screenHash, contextVersion }: FrameEntry,
-    span: Span,
-  ): Promise<void> {
+  /** Runs a frame to its one terminal: whatever throws on the way, the client gets one. */
+  async #runFrame(entry: FrameEntry, span: Span): Promise<void> {
+    const { request } = entry;
     const { frameId } = request.frame;
     this.#current = frameId;
     const log = this.#log.child({ frame: frameId });
+    try {
+      await this.#analyse(entry, span, log);
+    } catch (err) {
+      log.error("analysis failed", { error: err instanceof Error ? err.name : "unknown" });
+    } finally {
+      // The model calls are over: the screenshot is not kept a moment longer.
+      delete request.frame.jpegBase64;
+    }
+    const unanswered = this.#current !== undefined;
+    this.#current = undefined;
+    if (unanswered && this.#closed) log.debug("frame cancelled: the session ended");
+    if (unanswered && !this.#closed) {
+      // The core owes one terminal per frame; a bug must not leave the client waiting.
+      this.#sendTerminal({
+        type: "server_error",
+        code: "INTERNAL",
+        message: "Internal error while analysing the frame",
+        retryable: true,
+        frame_id: frameId,
+      });
+    }
+  }
+
+  /** The frame's stages: privacy, unchanged screen, its deadline, the model's tool loop. */
+  async #analyse(
+    { request, receivedAt, screenHash, contextVersion }: FrameEntry,
+    span: Span,
+    log: Logger,
+  ): Promise<void> {
+    const { frameId } = request.frame;
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
     // Before anything else sees the frame: a private app ends here, secrets are redacted.
@@ -716,25 +754,8 @@ export class Session {
           });
         }
       }
-    } catch (err) {
-      log.error("analysis failed", { error: err instanceof Error ? err.name : "unknown" });
     } finally {
       await analysis.return(undefined).catch(() => {});
-      // The model calls are over: the screenshot is not kept a moment longer.
-      delete request.frame.jpegBase64;
-    }
-    const unanswered = this.#current !== undefined;
-    this.#current = undefined;
-    if (unanswered && this.#closed) log.debug("frame cancelled: the session ended");
-    if (unanswered && !this.#closed) {
-      // The core owes one terminal per frame; a bug must not leave the client waiting.
-      this.#sendTerminal({
-        type: "server_error",
-        code: "INTERNAL",
-        message: "Internal error while analysing the frame",
-        retryable: true,
-        frame_id: frameId,
-      });
     }
   }
 

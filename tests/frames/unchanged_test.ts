@@ -3,7 +3,7 @@
  * text and `screen_hash`es a few bits apart, within the window and under the same context.
  */
 import assert from "node:assert/strict";
-import { hammingDistance, parseScreenHash } from "../../src/frames/unchanged.ts";
+import { hammingDistance, parseScreenHash, screenPrint } from "../../src/frames/unchanged.ts";
 import { call, delay, ScriptedModel, type Step } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
 import type { FakeClient } from "../fakes/fake_client.ts";
@@ -130,4 +130,21 @@ Deno.test("screen hashes: 16 hex characters, compared bit by bit", () => {
   assert.equal(hammingDistance(0n, 0n), 0);
   assert.equal(hammingDistance(0xffn, 0x0fn), 4);
   assert.equal(hammingDistance(0xffffffffffffffffn, 0n), 64);
+});
+
+Deno.test("screenPrint() tells apart screens whose fields only join alike", () => {
+  const print = (appName: string, windowTitle: string, ocrText: string) =>
+    screenPrint({ frameId: "1", appName, windowTitle, ocrText }).text;
+  // A NUL inside a field is not a field boundary.
+  assert.notEqual(
+    print("Mail", "Inbox", "pay\u0000invoice"),
+    print("Mail", "Inbox\u0000pay", "invoice"),
+  );
+  // Lone surrogates are not all U+FFFD.
+  assert.notEqual(print("Notes", "n", "todo \ud800"), print("Notes", "n", "todo \udfff"));
+  // Whitespace is still normalised.
+  assert.equal(
+    print("Mail", "Inbox", " pay  the\ninvoice "),
+    print("Mail", "Inbox", "pay the invoice"),
+  );
 });

@@ -196,3 +196,33 @@ Deno.test("decodeClientMessage() skips a frame's context the session already hol
   assert.ok(fresh.ok);
   if (fresh.ok) assert.equal(fresh.droppedContextItems, 1, "a new version is validated");
 });
+
+Deno.test("decodeClientMessage() reads a tool_result with a second type as JSON does", () => {
+  const text = '{"type":"tool_result","type":"frame_event","frame_number":7,"app_name":"Mail"}';
+  const decoded = decodeClientMessage(text, { awaitedRequestId: null });
+  assert.ok(decoded.ok);
+  assert.equal(decoded.message.type, "frame_event");
+  // One type only: dropped unread when nothing is awaited.
+  const stray = decodeClientMessage('{"type":"tool_result" no JSON', { awaitedRequestId: null });
+  assert.ok(stray.ok && stray.discarded);
+});
+
+Deno.test("decodeClientMessage() names the awaited tool_result past a bound, and only it", () => {
+  const deep = "[".repeat(40) + "]".repeat(40);
+  const text = (id: string) => `{"type":"tool_result","request_id":"${id}","x":${deep}}`;
+  const awaited = decodeClientMessage(text("r-1"), { awaitedRequestId: "r-1" });
+  assert.ok(!awaited.ok);
+  assert.equal(awaited.type, "tool_result");
+  assert.equal(awaited.requestId, "r-1");
+  // Another id, or nothing awaited: an unreadable message like any other.
+  const other = decodeClientMessage(text("r-2"), { awaitedRequestId: "r-1" });
+  assert.ok(!other.ok);
+  assert.equal(other.type, undefined);
+  // A frame that merely holds the id in its text is not taken for the result.
+  const frame = decodeClientMessage(
+    `{"type":"frame_event","ocr_text":"r-1","x":${deep}}`,
+    { awaitedRequestId: "r-1" },
+  );
+  assert.ok(!frame.ok);
+  assert.equal(frame.type, undefined);
+});

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import type { AnalysisRequest } from "../../src/analysis/model.ts";
 import { call, delay, gated, recording, ScriptedModel, type Step } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
+import { PrivacyGuard } from "../../src/frames/privacy.ts";
+import { FRAME_TEXT_CHARS } from "../../src/protocol/text.ts";
 
 const NO_TASK = call("no_task_found", { context_summary: "s", current_activity: "a" });
 
@@ -178,4 +180,80 @@ Deno.test("a client that floods messages before its hello is closed with 1008", 
   assert.ok([1008, 1006, 0].includes(code), `closed with ${code}`);
   assert.ok(codes.length >= 1 && codes.length <= 64, `${codes.length} answers`);
   assert.ok(codes.every((code) => code === "NO_CONTEXT"));
+});
+
+Deno.test("megabytes of token-like OCR text: the frame gets its outcome, cut and redacted", async () => {
+  // A regular expression over ~6 million characters after `token:` exhausted V8's stack: the
+  // frame never got a terminal and the rejection ended the process.
+  const seen: AnalysisRequest[] = [];
+  await using server = startTestServer({
+    model: new ScriptedModel([recording(seen), recording(seen)]),
+    limits: {
+      maxMessageBytes: 16 * 1024 * 1024,
+      privacy: new PrivacyGuard({ skipApps: [], skipTitles: [], redactContacts: false }),
+    },
+  });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  client.send(frame(1, { ocr_text: `token: ${alphabet.repeat(100_000)}` }));
+  const outcome = await client.expect("analysis_outcome");
+  assert.equal(outcome.outcome_kind, "no_task_found");
+  assert.equal(seen.length, 1);
+  const ocr = seen[0]!.frame.ocrText;
+  assert.ok(ocr.length <= FRAME_TEXT_CHARS.ocr, `${ocr.length} characters reached the model`);
+  assert.match(ocr, /^token: \[redacted:api_key\]/);
+  // The session goes on.
+  client.send(frame(2));
+  assert.equal((await client.expect("analysis_outcome")).frame_id, "2");
+});
+
+Deno.test("a stage that throws before the model still ends its frame with INTERNAL", async () => {
+  class BrokenGuard extends PrivacyGuard {
+    override check(): never {
+      throw new RangeError("Maximum call stack size exceeded");
+    }
+  }
+  await using server = startTestServer({
+    model: new ScriptedModel([NO_TASK]),
+    limits: { privacy: new BrokenGuard({ skipApps: [], skipTitles: [], redactContacts: false }) },
+  });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send(frame(1));
+  const error = await client.expect("server_error");
+  assert.equal(error.code, "INTERNAL");
+  assert.equal(error.frame_id, "1");
+  assert.doesNotMatch(error.message, /stack/i);
+});
+
+Deno.test("an awaited tool_result past a decoding bound is a failed search, not an error", async () => {
+  const model = new ScriptedModel([call("search_keywords", { query: "q" }), NO_TASK]);
+  await using server = startTestServer({ model, limits: { toolResultTimeoutMs: 60_000 } });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.send(frame(1));
+  const request = await client.expect("tool_call_request");
+  const deep = "[".repeat(40) + "]".repeat(40);
+  client.sendRaw(
+    `{"type":"tool_result","request_id":"${request.request_id}","results":[],"x":${deep}}`,
+  );
+  assert.equal((await client.expect("analysis_outcome")).frame_id, "1");
+  const turn = model.calls[1]!.turns.at(-1)!;
+  assert.equal(turn.role, "tool");
+  assert.match(JSON.stringify(turn), /malformed/);
+  await client.expectSilence(300);
+});
+
+Deno.test("a tool_result with a second type is read as what JSON makes of it", async () => {
+  await using server = startTestServer({ model: new ScriptedModel([NO_TASK]) });
+  await using client = await server.connect();
+  await client.hello({ session_context: {} });
+  client.sendRaw(
+    '{"type":"tool_result","type":"frame_event","frame_number":7,"app_name":"Mail","ocr_text":"x"}',
+  );
+  assert.equal((await client.expect("analysis_outcome")).frame_id, "7");
+  // Without a second type it is still dropped unread (nothing is awaited).
+  client.sendRaw('{"type":"tool_result" and no JSON after it');
+  await client.expectSilence(300);
 });
