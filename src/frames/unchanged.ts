@@ -79,7 +79,7 @@ export type UnchangedCheck =
 export class UnchangedScreens {
   #windowMs: number;
   #maxDistance: number;
-  #last: { print: ScreenPrint; at: number; contextVersion: string; activity: string } | undefined;
+  #last: { print: ScreenPrint; at: number; context: number; activity: string } | undefined;
 
   /** `windowMs`: how long an analysis answers for the same screen; `maxDistance`: hash bits. */
   constructor(windowMs: number, maxDistance: number) {
@@ -88,19 +88,20 @@ export class UnchangedScreens {
   }
 
   /**
-   * `frame` as it reaches its turn at `now` (`performance.now()`), analysed against
-   * `contextVersion`: the skip's answer, or a `done` to call with the frame's terminal.
+   * `frame` as it reaches its turn at `now` (`performance.now()`), analysed against the
+   * session's `context`-th context: the skip's answer, or a `done` to call with the frame's
+   * terminal.
    */
   check(
     frame: FrameInput,
     screenHash: string | undefined,
-    contextVersion: string,
+    context: number,
     now: number,
   ): UnchangedCheck {
     const print = screenPrint(frame, screenHash);
     const last = this.#last;
     if (
-      last && now - last.at < this.#windowMs && last.contextVersion === contextVersion &&
+      last && now - last.at < this.#windowMs && last.context === context &&
       sameScreen(last.print, print, this.#maxDistance)
     ) {
       return {
@@ -118,7 +119,7 @@ export class UnchangedScreens {
     return {
       done: (terminal) => {
         if (terminal.type !== "analysis_outcome") return;
-        this.#last = { print, at: now, contextVersion, activity: terminal.current_activity };
+        this.#last = { print, at: now, context, activity: terminal.current_activity };
       },
     };
   }

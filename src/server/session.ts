@@ -120,8 +120,8 @@ interface FrameEntry {
   request: AnalysisRequest;
   /** The client's perceptual hash of the screenshot, as sent. */
   screenHash?: string;
-  /** The `context_version` of the context the frame is analysed against. */
-  contextVersion: string;
+  /** Which of the session's contexts the frame is analysed against (their count so far). */
+  context: number;
   receivedAt: number;
   /** What the frame holds in memory (its strings' lengths), for `maxPendingBytes`. */
   bytes: number;
@@ -187,6 +187,8 @@ export class Session {
   #version: ProtocolVersion = "1.0";
   #context: SessionContext | undefined;
   #contextVersion = "";
+  /** Counts the contexts the session was given: what the unchanged-screen check compares. */
+  #contextGeneration = 0;
   #queue: QueueEntry[] = [];
   #running = false;
   #pendingTool: PendingTool | undefined;
@@ -392,6 +394,7 @@ export class Session {
     if (hello.session_context) {
       this.#context = settled(hello.session_context);
       this.#contextVersion = hello.context_version ?? "";
+      this.#contextGeneration++;
     }
     this.#log.info("client hello", {
       protocol: this.#version,
@@ -427,6 +430,7 @@ export class Session {
       if (!this.#context || (version != null && version !== this.#contextVersion)) {
         this.#context = settled(frame.session_context);
         this.#contextVersion = version ?? "";
+        this.#contextGeneration++;
       }
     }
     const frameId = frameIdOf(frame.screenshot_id, frame.frame_number);
@@ -464,7 +468,7 @@ export class Session {
       request,
       receivedAt: performance.now(),
       bytes,
-      contextVersion: this.#contextVersion,
+      context: this.#contextGeneration,
     };
     if (frame.screen_hash) entry.screenHash = frame.screen_hash;
     if (admission) entry.admission = admission;
@@ -642,7 +646,7 @@ export class Session {
 
   /** The frame's stages: privacy, unchanged screen, its deadline, the model's tool loop. */
   async #analyse(
-    { request, receivedAt, screenHash, contextVersion }: FrameEntry,
+    { request, receivedAt, screenHash, context }: FrameEntry,
     span: Span,
     log: Logger,
   ): Promise<void> {
@@ -672,7 +676,7 @@ export class Session {
     const unchanged = this.#unchangedScreens()?.check(
       request.frame,
       screenHash,
-      contextVersion,
+      context,
       started,
     );
     if (unchanged?.skipped) {

@@ -92,6 +92,24 @@ Deno.test("an unchanged screen is answered without a model call", async (t) => {
     assert.equal(model.calls.length, 3);
   });
 
+  await t.step("a context given again, even without a version, is a new context", async () => {
+    const model = new ScriptedModel([NO_TASK, NO_TASK, NO_TASK]);
+    await using server = startTestServer({ model, limits: LIMITS });
+    await using client = await server.connect();
+    await client.hello({ session_context: {} });
+    client.send(frame(1));
+    await outcome(client);
+    // The same context again, as Omi sends it with every frame: not a new one.
+    client.send(frame(2, { session_context: {} }));
+    assert.equal((await outcome(client)).usage.skipped, "unchanged_screen");
+    await client.hello({
+      session_context: { active_tasks: [{ task_id: 1, description: "Read the newsletter" }] },
+    });
+    client.send(frame(3));
+    assert.equal((await outcome(client)).usage.model_calls, 1, "the hello replaced the context");
+    assert.equal(model.calls.length, 2);
+  });
+
   await t.step("a failed frame is never a reason to skip the next", async () => {
     const fail: Step = { throws: new Error("boom") };
     const model = new ScriptedModel([fail, NO_TASK, fail, NO_TASK]);
