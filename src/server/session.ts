@@ -644,7 +644,7 @@ export class Session {
     }
   }
 
-  /** The frame's stages: privacy, unchanged screen, its deadline, the model's tool loop. */
+  /** The frame's stages: its deadline, privacy, unchanged screen, the model's tool loop. */
   async #analyse(
     { request, receivedAt, screenHash, context }: FrameEntry,
     span: Span,
@@ -653,6 +653,22 @@ export class Session {
     const { frameId } = request.frame;
     const started = performance.now();
     const queuedMs = Math.round(started - receivedAt);
+    // The client's clock started when it sent the frame, not when its turn came.
+    const leftMs = Math.floor(this.#limits.analysisTimeoutMs - (started - receivedAt));
+    if (leftMs <= 0) {
+      // Its time ran out while it waited: it never reaches the model.
+      log.info("frame done", { outcome: "ANALYSIS_TIMEOUT", ms: 0, queued_ms: queuedMs });
+      span.setAttribute("frame.outcome", "ANALYSIS_TIMEOUT");
+      span.setStatus({ code: SpanStatusCode.ERROR, message: "ANALYSIS_TIMEOUT" });
+      this.#sendTerminal({
+        type: "server_error",
+        code: "ANALYSIS_TIMEOUT",
+        message: "Analysis did not finish in time",
+        retryable: true,
+        frame_id: frameId,
+      });
+      return;
+    }
     // Before anything else sees the frame: a private app ends here, secrets are redacted.
     const privacy = this.#limits.privacy?.check(request.frame);
     if (privacy?.skipped) {
@@ -687,22 +703,6 @@ export class Session {
       unchanged.skipped.usage.total_ms = Math.round(performance.now() - receivedAt);
       annotate(unchanged.skipped);
       this.#sendTerminal(unchanged.skipped);
-      return;
-    }
-    // The client's clock started when it sent the frame, not when its turn came.
-    const leftMs = Math.floor(this.#limits.analysisTimeoutMs - (started - receivedAt));
-    if (leftMs <= 0) {
-      // Its time ran out while it waited: it never reaches the model.
-      log.info("frame done", { outcome: "ANALYSIS_TIMEOUT", ms: 0, queued_ms: queuedMs });
-      span.setAttribute("frame.outcome", "ANALYSIS_TIMEOUT");
-      span.setStatus({ code: SpanStatusCode.ERROR, message: "ANALYSIS_TIMEOUT" });
-      this.#sendTerminal({
-        type: "server_error",
-        code: "ANALYSIS_TIMEOUT",
-        message: "Analysis did not finish in time",
-        retryable: true,
-        frame_id: frameId,
-      });
       return;
     }
     const analysis = analyzeFrame(request, {

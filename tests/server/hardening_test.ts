@@ -47,12 +47,17 @@ Deno.test("a frame whose deadline passed while it waited never reaches the model
   const model = new ScriptedModel([stall]);
   await using server = startTestServer({
     model,
-    limits: { analysisTimeoutMs: 500, toolResultTimeoutMs: 100 },
+    limits: {
+      analysisTimeoutMs: 500,
+      toolResultTimeoutMs: 100,
+      privacy: new PrivacyGuard({ skipApps: ["1Password"], skipTitles: [], redactContacts: false }),
+    },
   });
   await using client = await server.connect();
   await client.hello({ session_context: {} });
   client.send(frame(0));
-  client.send(frame(1));
+  // Out of time before its turn: the deadline decides first, not the privacy guard's skip.
+  client.send(frame(1, { app_name: "1Password" }));
   const first = await client.next();
   assert.equal(first.type === "analysis_outcome" || first.type === "server_error", true);
   const second = await client.expect("server_error");
