@@ -461,8 +461,9 @@ export class Session {
       today: this.#today(),
     };
     if (frame.jpeg_base64) request.frame.jpegBase64 = frame.jpeg_base64;
-    const { appName, windowTitle, ocrText, jpegBase64 } = request.frame;
-    const bytes = appName.length + windowTitle.length + ocrText.length + (jpegBase64?.length ?? 0);
+    // The strings as received: a cut one may still hold its whole text (V8 slices share it).
+    const bytes = (frame.app_name?.length ?? 0) + (frame.window_title?.length ?? 0) +
+      (frame.ocr_text?.length ?? 0) + (frame.jpeg_base64?.length ?? 0);
     const entry: FrameEntry = {
       kind: "frame",
       request,
