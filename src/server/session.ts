@@ -389,12 +389,17 @@ export class Session {
     this.close(CLOSE.goingAway, "Server shutting down");
   }
 
+  /** Makes `context` (of `version`) the session's, from its next frame on. */
+  #takeContext(context: SessionContext, version: string | null | undefined): void {
+    this.#context = settled(context);
+    this.#contextVersion = version ?? "";
+    this.#contextGeneration++;
+  }
+
   #onHello(hello: ClientHello): void {
     this.#version = negotiateVersion(hello.protocol_version);
     if (hello.session_context) {
-      this.#context = settled(hello.session_context);
-      this.#contextVersion = hello.context_version ?? "";
-      this.#contextGeneration++;
+      this.#takeContext(hello.session_context, hello.context_version);
     }
     this.#log.info("client hello", {
       protocol: this.#version,
@@ -428,9 +433,7 @@ export class Session {
     if (frame.session_context) {
       const version = frame.context_version;
       if (!this.#context || (version != null && version !== this.#contextVersion)) {
-        this.#context = settled(frame.session_context);
-        this.#contextVersion = version ?? "";
-        this.#contextGeneration++;
+        this.#takeContext(frame.session_context, version);
       }
     }
     const frameId = frameIdOf(frame.screenshot_id, frame.frame_number);
