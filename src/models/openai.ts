@@ -552,18 +552,42 @@ function parseArguments(text: string): Record<string, unknown> | undefined {
   }
 }
 
-const PSEUDO_CALL = /<tool_call>\s*([\s\S]*?)\s*(?:<\/tool_call>|$)/;
-const FENCED = /^```(?:json)?\s*([\s\S]*?)\s*```$/;
+const OPEN_TAG = "<tool_call>";
+const CLOSE_TAG = "</tool_call>";
+const FENCE = "```";
+/** Longest call written as text that is looked at: a real one is a few hundred characters. */
+const MAX_PSEUDO_CALL_CHARS = 16 * 1024;
+
+/**
+ * What a fenced answer holds (```` ```json {…} ``` ````), or the answer as it is. String
+ * operations only: a regular expression over a fence and a long run of whitespace (a model
+ * printing blank lines) backtracks for minutes on the one JS thread.
+ */
+function unfenced(text: string): string {
+  if (text.length < 2 * FENCE.length || !text.startsWith(FENCE) || !text.endsWith(FENCE)) {
+    return text;
+  }
+  let inner = text.slice(FENCE.length, -FENCE.length);
+  if (inner.startsWith("json")) inner = inner.slice("json".length);
+  return inner.trim();
+}
 
 /**
  * A call written as text: `<tool_call>{"name": …, "arguments": {…}}</tool_call>` (Hermes and
  * Qwen templates that a server did not parse), or an answer that is nothing but such an object
  * (fenced or not) naming one of our functions. `arguments` may be an object or a JSON string;
- * some models write `parameters`.
+ * some models write `parameters`. Linear in the text's length, whatever it holds.
  */
 export function pseudoCall(text: string): FunctionCall | undefined {
-  const tagged = PSEUDO_CALL.exec(text);
-  const candidate = tagged ? tagged[1]! : (FENCED.exec(text.trim())?.[1] ?? text).trim();
+  const open = text.indexOf(OPEN_TAG);
+  const tagged = open >= 0;
+  let candidate: string;
+  if (tagged) {
+    const from = open + OPEN_TAG.length;
+    const close = text.indexOf(CLOSE_TAG, from);
+    candidate = text.slice(from, close < 0 ? text.length : close).trim();
+  } else candidate = unfenced(text.trim());
+  if (candidate.length > MAX_PSEUDO_CALL_CHARS) return undefined;
   if (!candidate.startsWith("{")) return undefined;
   let value: unknown;
   try {

@@ -562,6 +562,29 @@ Deno.test("pseudoCall() parses calls written as text, and nothing else", () => {
   assert.equal(pseudoCall(""), undefined);
 });
 
+Deno.test("pseudoCall() reads fenced answers, and stays linear on a fence without its end", () => {
+  assert.deepEqual(pseudoCall('```json\n{"name": "no_task_found", "arguments": {}}\n```'), {
+    name: "no_task_found",
+    args: {},
+  });
+  assert.deepEqual(pseudoCall('```{"name": "no_task_found", "arguments": {}}```'), {
+    name: "no_task_found",
+    args: {},
+  });
+  assert.equal(pseudoCall("```"), undefined);
+  assert.equal(pseudoCall("``````"), undefined);
+  // A model printing blank lines after a fence until its token limit: the regular expression
+  // this replaced backtracked for seconds at 2,000 characters and minutes at 8,000, with
+  // every session of the process frozen meanwhile.
+  assert.equal(pseudoCall("```" + "\n".repeat(200_000) + "x"), undefined);
+  assert.equal(pseudoCall("```json " + " \n".repeat(100_000) + "x"), undefined);
+  assert.equal(pseudoCall("<tool_call>" + " ".repeat(200_000) + "x"), undefined);
+  // Calls written as text past 16 KiB are not looked at (a real one is a few hundred bytes).
+  const padded = `{"name": "no_task_found", "arguments": {"pad": "${"p".repeat(20_000)}"}}`;
+  assert.equal(pseudoCall(padded), undefined);
+  assert.equal(pseudoCall(`<tool_call>${padded}</tool_call>`), undefined);
+});
+
 Deno.test("OpenAIModel usage and cost", async (t) => {
   await t.step("prompt, cached, completion and reasoning tokens, priced", async () => {
     await using fake = new FakeOpenAI([
