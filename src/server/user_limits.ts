@@ -153,18 +153,47 @@ export class UserLimits {
   }
 
   /**
-   * Whether `userId` may open one more session, given `localCount` open here. With Redis the
-   * count is every process's (leases); without it, or when Redis does not answer in time, this
-   * process's. A session admitted must be given to {@link sessionClosed} when it ends.
+   * Sessions admitted and not yet in the caller's local count: between the answer of
+   * {@link admitSession} and the caller's {@link settled}. Concurrent upgrades of one user
+   * are each answered after an await, so the count they were checked against must include
+   * those admitted meanwhile.
    */
-  async admitSession(userId: string, sessionId: string, localCount: number): Promise<boolean> {
+  readonly #admitting = new Map<string, number>();
+
+  /**
+   * Whether `userId` may open one more session, given `localCount()` open here (read when
+   * the answer is decided, after any wait). With Redis the count is every process's
+   * (leases); without it, or when Redis does not answer in time, this process's. An answer
+   * of true must be followed by {@link settled} once the session is in the local count (or
+   * was given up), and the session given to {@link sessionClosed} when it ends.
+   */
+  async admitSession(
+    userId: string,
+    sessionId: string,
+    localCount: () => number,
+  ): Promise<boolean> {
     if (this.shared) {
       const shared = await this.shared.acquireSession(userId, sessionId, this.maxSessionsPerUser);
-      if (shared !== undefined) return shared;
+      if (shared !== undefined) {
+        if (shared) this.#hold(userId);
+        return shared;
+      }
     }
-    if (localCount >= this.maxSessionsPerUser) return false;
+    if (localCount() + (this.#admitting.get(userId) ?? 0) >= this.maxSessionsPerUser) return false;
     this.shared?.track(userId, sessionId);
+    this.#hold(userId);
     return true;
+  }
+
+  /** A session admitted by {@link admitSession} is in the local count now, or was given up. */
+  settled(userId: string): void {
+    const n = (this.#admitting.get(userId) ?? 0) - 1;
+    if (n > 0) this.#admitting.set(userId, n);
+    else this.#admitting.delete(userId);
+  }
+
+  #hold(userId: string): void {
+    this.#admitting.set(userId, (this.#admitting.get(userId) ?? 0) + 1);
   }
 
   /** A session admitted by {@link admitSession} has ended (or never opened). */

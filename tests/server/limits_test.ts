@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Authenticator } from "../../src/auth/authenticator.ts";
 import { FrameRateLimiter } from "../../src/server/rate_limiter.ts";
+import { UserLimits } from "../../src/server/user_limits.ts";
 import { FakeClient, rawUpgrade } from "../fakes/fake_client.ts";
 import { call, ScriptedModel } from "../fakes/fake_model.ts";
 import { startTestServer } from "../fakes/test_server.ts";
@@ -63,6 +64,32 @@ Deno.test("limits before the upgrade", async (t) => {
     await using a3 = await FakeClient.connect(server.wsUrl, { "x-user": "alice" });
     await a3.hello();
     assert.equal(server.metrics.rejectedTotal.get({ reason: "max_sessions_per_user" }), 1);
+  });
+  await t.step("MAX_SESSIONS_PER_USER holds for upgrades that arrive together", async () => {
+    // As main.ts wires it (UserLimits, here without Redis): each upgrade is answered after an
+    // await, so the count checked must include the sessions admitted meanwhile.
+    await using server = startTestServer({
+      model: new ScriptedModel([]),
+      authenticator: byHeader,
+      maxSessionsPerUser: 1,
+      userLimits: new UserLimits({ maxSessionsPerUser: 1, framesPerMinute: 0, dailyBudgetUsd: 0 }),
+    });
+    const tries = await Promise.allSettled(
+      Array.from({ length: 4 }, () => FakeClient.connect(server.wsUrl, { "x-user": "alice" })),
+    );
+    const opened = tries.flatMap((t) => t.status === "fulfilled" ? [t.value] : []);
+    try {
+      assert.equal(opened.length, 1, `${opened.length} of 4 upgrades opened`);
+      assert.equal(server.registry.sessionsOf("alice"), 1);
+      assert.equal(server.metrics.rejectedTotal.get({ reason: "max_sessions_per_user" }), 3);
+      await opened[0]!.close();
+      while (server.registry.sessionsOf("alice") > 0) await new Promise((r) => setTimeout(r, 5));
+      // Nothing is left held: the slot is free again.
+      await using again = await FakeClient.connect(server.wsUrl, { "x-user": "alice" });
+      await again.hello();
+    } finally {
+      for (const client of opened) await client.close();
+    }
   });
   await t.step("MAX_SESSIONS → 503 and counted", async () => {
     await using server = startTestServer({ model: new ScriptedModel([]), maxSessions: 1 });

@@ -68,8 +68,8 @@ Deno.test("UserLimits without Redis: synchronous; the budget is checked first an
 
 Deno.test("UserLimits without Redis admits sessions by this process's count", async () => {
   const limits = new UserLimits({ maxSessionsPerUser: 2, framesPerMinute: 0, dailyBudgetUsd: 0 });
-  assert.equal(await limits.admitSession("ann", "s1", 1), true);
-  assert.equal(await limits.admitSession("ann", "s2", 2), false);
+  assert.equal(await limits.admitSession("ann", "s1", () => 1), true);
+  assert.equal(await limits.admitSession("ann", "s2", () => 2), false);
   assert.equal(limits.limitsFrames, false);
   assert.equal(limits.takeFrame("ann"), 0);
 });
@@ -149,8 +149,8 @@ Deno.test("RedisLimits with no Redis listening: every call falls back at once", 
   });
   try {
     const started = performance.now();
-    assert.equal(await limits.admitSession("ann", "s1", 0), true);
-    assert.equal(await limits.admitSession("ann", "s2", 1), false, "the local count decides");
+    assert.equal(await limits.admitSession("ann", "s1", () => 0), true);
+    assert.equal(await limits.admitSession("ann", "s2", () => 1), false, "the local count decides");
     assert.equal(await limits.takeFrame("ann"), 0);
     assert.equal(await limits.takeFrame("ann"), 60_000, "the local limiter decides");
     assert.ok(performance.now() - started < 200);
