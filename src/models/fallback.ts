@@ -23,6 +23,7 @@
  */
 import type { AnalysisRequest, Conversation, Model, ModelReply } from "../analysis/model.ts";
 import { ModelError } from "../analysis/model.ts";
+import { abortable } from "../async/abortable.ts";
 import { Deadline } from "../async/deadline.ts";
 import type { Logger } from "../log.ts";
 
@@ -96,18 +97,30 @@ export class FallbackModel implements Model {
     }
     const order = this.#order();
     let failure: unknown;
+    /** The model that failed last, reported once the next one is actually tried. */
+    let previous: { name: string; reason: FallbackReason } | undefined;
     for (let i = 0; i < order.length; i++) {
       const model = order[i]!;
       const last = i === order.length - 1;
       const left = (conversation.deadline ?? Infinity) - performance.now();
       if (i > 0 && left < MIN_ATTEMPT_MS) break;
-      const budget = !last && Number.isFinite(left) ? left / 2 : undefined;
+      if (previous) this.#onFallback?.(previous.name, previous.reason);
+      // Half the time left, unless the next model could not be tried in the other half:
+      // then this one may take it all.
+      const budget = !last && Number.isFinite(left) && left / 2 >= MIN_ATTEMPT_MS
+        ? left / 2
+        : undefined;
       using attempt = budget === undefined ? undefined : new Deadline(budget, signal);
       try {
-        const reply = await model.generate(
-          budget === undefined
-            ? conversation
-            : { ...conversation, deadline: performance.now() + budget },
+        // Raced against the attempt's signal: a provider that does not honour it (a
+        // credential lookup that waits on its own timeout) cannot take the next model's time.
+        const reply = await abortable(
+          model.generate(
+            budget === undefined
+              ? conversation
+              : { ...conversation, deadline: performance.now() + budget },
+            attempt?.signal ?? signal,
+          ),
           attempt?.signal ?? signal,
         );
         this.#recovered(model);
@@ -118,9 +131,8 @@ export class FallbackModel implements Model {
         const reason = attempt?.expired ? "timeout" : fallbackReason(err);
         if (!reason) throw err;
         this.#coolDown(model, reason);
-        failure = err;
-        if (last) break;
-        this.#onFallback?.(model.name, reason);
+        failure = attempt?.expired ? new ModelError("TIMEOUT", "Model request timed out") : err;
+        previous = { name: model.name, reason };
       }
     }
     throw failure ?? new ModelError("TIMEOUT", "Model request timed out");

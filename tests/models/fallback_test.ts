@@ -220,6 +220,70 @@ Deno.test("a primary that hangs gets half the call's time, the fallback the rest
   await primary.sawAbort();
 });
 
+Deno.test("a primary that does not honour its signal is cut at half the time all the same", async () => {
+  // Stands in for a provider whose SDK waits on a timeout of its own (a credential lookup)
+  // after its signal aborted.
+  let sawAbort = false;
+  const deaf: Model = {
+    name: "gemini:deaf",
+    generate: (_conversation, signal) => {
+      signal.addEventListener("abort", () => sawAbort = true, { once: true });
+      return new Promise((_resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("late")), 4_000);
+        signal.addEventListener("abort", () => {
+          // Gives up only much later, as such a provider does.
+          clearTimeout(timer);
+          setTimeout(() => reject(new Error("late")), 2_500);
+        }, { once: true });
+      });
+    },
+  };
+  await using second = new FakeOpenAI([
+    toolCallAnswer("no_task_found", { context_summary: "x", current_activity: "y" }),
+  ]);
+  const fallbacks: Array<[string, FallbackReason]> = [];
+  const chain = new FallbackModel({
+    models: [deaf, openai(second)],
+    cooldownMs: 30_000,
+    log: silentLogger,
+    onFallback: (model, reason) => fallbacks.push([model, reason]),
+  });
+  const outcome = await analyze(chain, request(1), { modelCallTimeoutMs: 4_000 });
+  assert.equal(
+    (outcome as AnalysisOutcome).usage?.model,
+    "openai:gpt-4.1-mini",
+    JSON.stringify(outcome),
+  );
+  assert.deepEqual(fallbacks, [["gemini:deaf", "timeout"]]);
+  assert.ok(sawAbort);
+  // The deaf primary's late rejection is still pending: let it settle inside the test.
+  await new Promise((resolve) => setTimeout(resolve, 2_600));
+});
+
+Deno.test("with too little time for a second model, the primary gets all of it", async () => {
+  await using primary = new FakeGemini([{
+    ...functionCallAnswer("no_task_found", { context_summary: "x", current_activity: "y" }),
+    delayMs: 1_000,
+  }]);
+  await using second = new FakeOpenAI([]);
+  const fallbacks: Array<[string, FallbackReason]> = [];
+  const chain = new FallbackModel({
+    models: [gemini(primary), openai(second)],
+    cooldownMs: 30_000,
+    log: silentLogger,
+    onFallback: (model, reason) => fallbacks.push([model, reason]),
+  });
+  // 1.9 s: half of it would leave the fallback under MIN_ATTEMPT_MS, so it would never run.
+  const outcome = await analyze(chain, request(1), { modelCallTimeoutMs: 1_900 });
+  assert.equal(
+    (outcome as AnalysisOutcome).usage?.model,
+    "gemini:gemini-2.5-flash",
+    JSON.stringify(outcome),
+  );
+  assert.deepEqual(fallbacks, []);
+  assert.equal(second.requests.length, 0);
+});
+
 Deno.test("when every model fails, the last failure is the frame's", async () => {
   await using primary = new FakeGemini([errorAnswer(503), errorAnswer(503)]);
   await using second = new FakeOpenAI([{ json: { error: { message: "down" } }, status: 502 }]);
