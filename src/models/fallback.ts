@@ -111,6 +111,7 @@ export class FallbackModel implements Model {
         ? left / 2
         : undefined;
       using attempt = budget === undefined ? undefined : new Deadline(budget, signal);
+      const attemptSignal = attempt?.signal ?? signal;
       try {
         // Raced against the attempt's signal: a provider that does not honour it (a
         // credential lookup that waits on its own timeout) cannot take the next model's time.
@@ -119,9 +120,9 @@ export class FallbackModel implements Model {
             budget === undefined
               ? conversation
               : { ...conversation, deadline: performance.now() + budget },
-            attempt?.signal ?? signal,
+            attemptSignal,
           ),
-          attempt?.signal ?? signal,
+          attemptSignal,
         );
         this.#recovered(model);
         this.#pinned.set(conversation.request, model);

@@ -318,56 +318,67 @@ export function createHandler(options: HandlerOptions): Handler {
       }, { "retry-after": "5" });
     }
     try {
-      // The process may have begun draining while the shared count was asked.
-      const busyNow = userLimits ? unavailable() : undefined;
-      if (busyNow) {
-        userLimits?.sessionClosed(userId, sessionId);
-        return busyNow;
-      }
-
-      let upgraded: { socket: AcceptedSocket; response: Response };
-      try {
-        // Selecting `proactive` when offered, never the token; no subprotocol otherwise (Omi).
-        upgraded = accept(request, {
-          idleTimeoutSeconds: options.idleTimeoutSeconds,
-          maxMessageBytes: options.limits.maxMessageBytes,
-          ...(speaksProactive ? { protocol: SUBPROTOCOL } : {}),
-        });
-      } catch {
-        userLimits?.sessionClosed(userId, sessionId);
-        // A malformed handshake (no Sec-WebSocket-Key, no `Connection: Upgrade`, …).
-        return refuse("bad_upgrade", 400, { error: "Malformed WebSocket upgrade request" });
-      }
-      const { socket, response } = upgraded;
-      const limiter = options.rateLimiter;
-      const frameLimits = userLimits?.limitsFrames ? userLimits : undefined;
-      const session = new Session({
-        socket,
-        model: options.model,
-        limits: options.limits,
-        log: log.child({ uid: userId }),
-        metrics,
-        id: sessionId,
-        onClosed,
-        ...(frameLimits
-          ? {
-            takeFrame: () => frameLimits.takeFrame(userId),
-            onCost: (usd: number) => frameLimits.addCost(userId, usd),
-          }
-          : limiter && !userLimits
-          ? { takeFrame: () => limiter.take(userId) }
-          : {}),
-        ...(options.today ? { today: options.today } : {}),
-      });
-      registry.add(session, userId);
-      metrics.sessionsTotal.inc();
-      socket.start(new SessionEvents(session));
-      log.info("session opened", { session: session.id, uid: userId });
-      return response;
+      return openAdmitted(request, accept, userId, sessionId, speaksProactive);
     } finally {
       // In the registry now, or given up: no longer counted as being admitted.
-      if (userLimits) userLimits.settled(userId);
+      userLimits?.settled(userId);
     }
+  }
+
+  /** The upgrade of a session admitted for `userId`: accepted and registered, or refused. */
+  function openAdmitted(
+    request: Request,
+    accept: UpgradeAcceptor,
+    userId: string,
+    sessionId: string,
+    speaksProactive: boolean,
+  ): Response {
+    // The process may have begun draining while the shared count was asked.
+    const busyNow = userLimits ? unavailable() : undefined;
+    if (busyNow) {
+      userLimits?.sessionClosed(userId, sessionId);
+      return busyNow;
+    }
+
+    let upgraded: { socket: AcceptedSocket; response: Response };
+    try {
+      // Selecting `proactive` when offered, never the token; no subprotocol otherwise (Omi).
+      upgraded = accept(request, {
+        idleTimeoutSeconds: options.idleTimeoutSeconds,
+        maxMessageBytes: options.limits.maxMessageBytes,
+        ...(speaksProactive ? { protocol: SUBPROTOCOL } : {}),
+      });
+    } catch {
+      userLimits?.sessionClosed(userId, sessionId);
+      // A malformed handshake (no Sec-WebSocket-Key, no `Connection: Upgrade`, …).
+      return refuse("bad_upgrade", 400, { error: "Malformed WebSocket upgrade request" });
+    }
+    const { socket, response } = upgraded;
+    const limiter = options.rateLimiter;
+    const frameLimits = userLimits?.limitsFrames ? userLimits : undefined;
+    const session = new Session({
+      socket,
+      model: options.model,
+      limits: options.limits,
+      log: log.child({ uid: userId }),
+      metrics,
+      id: sessionId,
+      onClosed,
+      ...(frameLimits
+        ? {
+          takeFrame: () => frameLimits.takeFrame(userId),
+          onCost: (usd: number) => frameLimits.addCost(userId, usd),
+        }
+        : limiter && !userLimits
+        ? { takeFrame: () => limiter.take(userId) }
+        : {}),
+      ...(options.today ? { today: options.today } : {}),
+    });
+    registry.add(session, userId);
+    metrics.sessionsTotal.inc();
+    socket.start(new SessionEvents(session));
+    log.info("session opened", { session: session.id, uid: userId });
+    return response;
   }
 
   /** Runs the authenticator under its own deadline, cleared as soon as it answers. */

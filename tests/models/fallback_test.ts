@@ -92,6 +92,21 @@ const EXTRACT = {
   current_activity: "Reading Slack",
 };
 
+/** A chain of `models` with a 30 s cool-down, and the fallbacks it reported. */
+function chainOf(models: Model[]): {
+  chain: FallbackModel;
+  fallbacks: Array<[string, FallbackReason]>;
+} {
+  const fallbacks: Array<[string, FallbackReason]> = [];
+  const chain = new FallbackModel({
+    models,
+    cooldownMs: 30_000,
+    log: silentLogger,
+    onFallback: (model, reason) => fallbacks.push([model, reason]),
+  });
+  return { chain, fallbacks };
+}
+
 class Clock {
   ms = 1_000_000;
   now = () => this.ms;
@@ -203,13 +218,7 @@ Deno.test("a primary that hangs gets half the call's time, the fallback the rest
   await using second = new FakeOpenAI([
     toolCallAnswer("no_task_found", { context_summary: "x", current_activity: "y" }),
   ]);
-  const fallbacks: Array<[string, FallbackReason]> = [];
-  const chain = new FallbackModel({
-    models: [gemini(primary), openai(second)],
-    cooldownMs: 30_000,
-    log: silentLogger,
-    onFallback: (model, reason) => fallbacks.push([model, reason]),
-  });
+  const { chain, fallbacks } = chainOf([gemini(primary), openai(second)]);
   const started = performance.now();
   const outcome = await analyze(chain, request(1), { modelCallTimeoutMs: 3_000 });
   const elapsed = performance.now() - started;
@@ -241,13 +250,7 @@ Deno.test("a primary that does not honour its signal is cut at half the time all
   await using second = new FakeOpenAI([
     toolCallAnswer("no_task_found", { context_summary: "x", current_activity: "y" }),
   ]);
-  const fallbacks: Array<[string, FallbackReason]> = [];
-  const chain = new FallbackModel({
-    models: [deaf, openai(second)],
-    cooldownMs: 30_000,
-    log: silentLogger,
-    onFallback: (model, reason) => fallbacks.push([model, reason]),
-  });
+  const { chain, fallbacks } = chainOf([deaf, openai(second)]);
   const outcome = await analyze(chain, request(1), { modelCallTimeoutMs: 4_000 });
   assert.equal(
     (outcome as AnalysisOutcome).usage?.model,
@@ -266,13 +269,7 @@ Deno.test("with too little time for a second model, the primary gets all of it",
     delayMs: 1_000,
   }]);
   await using second = new FakeOpenAI([]);
-  const fallbacks: Array<[string, FallbackReason]> = [];
-  const chain = new FallbackModel({
-    models: [gemini(primary), openai(second)],
-    cooldownMs: 30_000,
-    log: silentLogger,
-    onFallback: (model, reason) => fallbacks.push([model, reason]),
-  });
+  const { chain, fallbacks } = chainOf([gemini(primary), openai(second)]);
   // 1.9 s: half of it would leave the fallback under MIN_ATTEMPT_MS, so it would never run.
   const outcome = await analyze(chain, request(1), { modelCallTimeoutMs: 1_900 });
   assert.equal(
