@@ -68,7 +68,14 @@ import {
   permissionError,
   sleepBeforeRetry,
 } from "./retry.ts";
-import { NOT_RUN, spliceImage } from "./wire.ts";
+import {
+  capResponse,
+  isResponseTooLarge,
+  MAX_RESPONSE_BYTES,
+  NOT_RUN,
+  spliceImage,
+  tokenCount,
+} from "./wire.ts";
 
 /** Supplies OAuth access tokens for Vertex AI (tests inject one; production uses ADC). */
 export interface AccessTokenSource {
@@ -94,6 +101,11 @@ export interface GeminiModelOptions extends BackoffOptions {
   mediaResolution?: MediaResolutionLevel;
   /** Token price of this model; `undefined` counts cost as 0. */
   price?: Price;
+  /**
+   * Largest response body read, in bytes (default {@link MAX_RESPONSE_BYTES}); a reply past it
+   * is `BAD_RESPONSE`.
+   */
+  maxResponseBytes?: number;
   /**
    * Where failures an operator must act on are reported (a permission the credential lookup
    * lacks, an unreadable reply). Default: JSON lines on stderr, warnings and errors only.
@@ -221,7 +233,7 @@ export class GeminiModel implements Model {
               const response = await fetch(input, request);
               status = response.status;
               retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
-              return response;
+              return capResponse(response, this.#options.maxResponseBytes ?? MAX_RESPONSE_BYTES);
             },
           },
         };
@@ -333,12 +345,15 @@ export class GeminiModel implements Model {
    * malformed function call. A valid answer without a call (text, a safety block) is a reply.
    */
   #reply(response: GenerateContentResponse): ModelReply | BadReply {
-    const usage = response.usageMetadata;
-    const inputTokens = usage?.promptTokenCount ?? 0;
+    // The counts as the server wrote them: the SDK does not check their types.
+    const usage: unknown = response.usageMetadata;
+    const field = (name: string) =>
+      tokenCount(typeof usage === "object" && usage !== null ? Reflect.get(usage, name) : 0);
+    const inputTokens = field("promptTokenCount");
     // Part of promptTokenCount, never more than it.
-    const cachedInputTokens = Math.min(inputTokens, usage?.cachedContentTokenCount ?? 0);
-    const outputTokens = usage?.candidatesTokenCount ?? 0;
-    const thinkingTokens = usage?.thoughtsTokenCount ?? 0;
+    const cachedInputTokens = Math.min(inputTokens, field("cachedContentTokenCount"));
+    const outputTokens = field("candidatesTokenCount");
+    const thinkingTokens = field("thoughtsTokenCount");
     const reply: ModelReply = {
       content: undefined,
       usage: {
@@ -518,6 +533,13 @@ function classify(err: unknown, status: number | undefined, sent: boolean): Fail
       retryable: true,
       error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
       reason: err.reason,
+    };
+  }
+  if (isResponseTooLarge(err)) {
+    return {
+      retryable: true,
+      error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
+      reason: "body over the size cap",
     };
   }
   if (err instanceof SyntaxError || (status !== undefined && status >= 200 && status < 300)) {

@@ -65,7 +65,14 @@ import {
   permissionError,
   sleepBeforeRetry,
 } from "./retry.ts";
-import { NOT_RUN, spliceImage } from "./wire.ts";
+import {
+  capResponse,
+  isResponseTooLarge,
+  MAX_RESPONSE_BYTES,
+  NOT_RUN,
+  spliceImage,
+  tokenCount,
+} from "./wire.ts";
 
 type Message = OpenAI.ChatCompletionMessageParam;
 type AssistantMessage = OpenAI.ChatCompletionAssistantMessageParam;
@@ -87,6 +94,11 @@ export interface OpenAIModelOptions extends BackoffOptions {
   vision?: boolean;
   /** Token price of this model; `undefined` counts cost as 0. */
   price?: Price;
+  /**
+   * Largest response body read, in bytes (default {@link MAX_RESPONSE_BYTES}); a reply past it
+   * is `BAD_RESPONSE`.
+   */
+  maxResponseBytes?: number;
   /**
    * Where what an operator should know is reported (a server that refuses `"required"`, one
    * that reports no usage, an unreadable reply, a missing permission). Default: JSON lines on
@@ -218,7 +230,7 @@ export class OpenAIModel implements Model, Probeable {
       for (let repair = 0;; repair++) {
         const sent = [...messages, ...added];
         const completion = await this.#complete(sent, signal, conversation.deadline, usage);
-        this.#account(usage, completion, sent, first.image !== undefined);
+        this.#actokenCount(usage, completion, sent, first.image !== undefined);
         added.push(completion.message);
         const found = findCall(completion);
         if (found.call) {
@@ -307,7 +319,7 @@ export class OpenAIModel implements Model, Probeable {
   }
 
   /** Adds a completion's tokens and cost to `usage`, estimated when the server gave none. */
-  #account(
+  #actokenCount(
     usage: ModelUsage,
     completion: Pick<Completion, "usage" | "message">,
     sent: Message[],
@@ -406,18 +418,26 @@ export class OpenAIModel implements Model, Probeable {
    * The SDK's fetch, with the screenshot put in place of its token as the body is encoded: the
    * base64 image never goes through the SDK's `JSON.stringify` nor a second UTF-8 encoding.
    */
-  #fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  async #fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    return capResponse(
+      await fetch(input, this.#request(init)),
+      this.#options.maxResponseBytes ?? MAX_RESPONSE_BYTES,
+    );
+  }
+
+  /** `init` with the screenshot spliced into its body in place of its token. */
+  #request(init: RequestInit | undefined): RequestInit | undefined {
     const body = init?.body;
-    if (typeof body !== "string") return fetch(input, init);
+    if (typeof body !== "string") return init;
     const at = body.indexOf(this.#imageToken);
-    if (at < 0) return fetch(input, init);
+    if (at < 0) return init;
     let end = at + this.#imageToken.length;
     while (end < body.length && body.charCodeAt(end) >= 48 && body.charCodeAt(end) <= 57) end++;
     const image = this.#images.get(body.slice(at, end))?.image;
     if (image === undefined || body.indexOf(this.#imageToken, end) >= 0) {
-      return Promise.reject(new Error("The request body does not hold one known screenshot"));
+      throw new Error("The request body does not hold one known screenshot");
     }
-    return fetch(input, { ...init, body: spliceImage(body, at, end, image) });
+    return { ...init, body: spliceImage(body, at, end, image) };
   }
 }
 
@@ -453,22 +473,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function count(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
-}
-
 /** The usage of a reply, or `undefined` when it has none that can be read. */
 function readUsage(value: unknown): RawUsage | undefined {
   if (!isObject(value) || typeof value.prompt_tokens !== "number") return undefined;
-  const input = count(value.prompt_tokens);
-  const completion = count(value.completion_tokens);
+  const input = tokenCount(value.prompt_tokens);
+  const completion = tokenCount(value.completion_tokens);
   const prompt = isObject(value.prompt_tokens_details) ? value.prompt_tokens_details : {};
   const details = isObject(value.completion_tokens_details) ? value.completion_tokens_details : {};
   return {
     input,
-    cached: Math.min(input, count(prompt.cached_tokens)),
+    cached: Math.min(input, tokenCount(prompt.cached_tokens)),
     completion,
-    reasoning: Math.min(completion, count(details.reasoning_tokens)),
+    reasoning: Math.min(completion, tokenCount(details.reasoning_tokens)),
   };
 }
 
@@ -477,6 +493,27 @@ function contentText(content: unknown): string {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
   return content.map((p) => (isObject(p) && typeof p.text === "string" ? p.text : "")).join("");
+}
+
+/** Longest assistant text sent back in later turns: the model needs a reminder, not an essay. */
+const MAX_REPLAYED_CHARS = 16 * 1024;
+
+/**
+ * The assistant content as it goes back to the server: as the server wrote it, unless it is
+ * longer than {@link MAX_REPLAYED_CHARS} (then its text, cut there); an answer with neither
+ * text nor calls needs a string.
+ */
+function replayedContent(
+  content: unknown,
+  text: string,
+  hasCalls: boolean,
+): AssistantMessage["content"] {
+  if (typeof content === "string" || Array.isArray(content)) {
+    const size = typeof content === "string" ? content.length : JSON.stringify(content).length;
+    if (size <= MAX_REPLAYED_CHARS) return content as AssistantMessage["content"];
+    return text.slice(0, MAX_REPLAYED_CHARS);
+  }
+  return hasCalls ? null : "";
 }
 
 /** The server's answer read, or a {@link BadReply} when it is no chat completion. */
@@ -512,12 +549,7 @@ function readCompletion(raw: unknown): Completion | BadReply {
   const text = contentText(message.content);
   const replay: AssistantMessage = {
     role: "assistant",
-    // Kept as the server wrote it; an answer with neither text nor calls needs a string.
-    content: typeof message.content === "string" || Array.isArray(message.content)
-      ? message.content as AssistantMessage["content"]
-      : toolCalls.length
-      ? null
-      : "",
+    content: replayedContent(message.content, text, toolCalls.length > 0),
   };
   if (toolCalls.length) replay.tool_calls = toolCalls;
   const finish = typeof choice.finish_reason === "string" ? choice.finish_reason : undefined;
@@ -664,6 +696,13 @@ function classify(err: unknown): Failure {
       retryable: true,
       error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
       reason: "body is not JSON",
+    };
+  }
+  if (isResponseTooLarge(err)) {
+    return {
+      retryable: true,
+      error: new ModelError("BAD_RESPONSE", MESSAGES.badResponse),
+      reason: "body over the size cap",
     };
   }
   return { retryable: true, error: new ModelError("NETWORK", MESSAGES.network) };

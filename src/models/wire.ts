@@ -46,3 +46,72 @@ export function spliceImage(
   out.set(after, before.length + escaped.length);
   return out;
 }
+
+/**
+ * Largest model response body read, in bytes. A real answer (a function call, a few usage
+ * counts) is a few kilobytes; a reply that goes on past this is unreadable, not a reason to
+ * hold the process's memory.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/** A response body that went past the cap: the reply is unreadable (`BAD_RESPONSE`). */
+export class ResponseTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`Response body is over ${limit} bytes`);
+    this.name = "ResponseTooLarge";
+  }
+}
+
+/** Whether `err`, or an error it was caused by, is a {@link ResponseTooLarge}. */
+export function isResponseTooLarge(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof ResponseTooLarge) return true;
+  }
+  return false;
+}
+
+/**
+ * `response` with a body that cannot be read past `limit` bytes: a declared length over it
+ * fails at once (the body is cancelled unread), and a body that streams on errors with a
+ * {@link ResponseTooLarge} at the first byte past the cap, which cancels the connection.
+ */
+export function capResponse(response: Response, limit = MAX_RESPONSE_BYTES): Response {
+  const body = response.body;
+  if (body === null) return response;
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    body.cancel().catch(() => {});
+    throw new ResponseTooLarge(limit);
+  }
+  let seen = 0;
+  const counted = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > limit) controller.error(new ResponseTooLarge(limit));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Response(counted, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
+/**
+ * Most tokens one call is believed to use: above the largest context window offered, so a
+ * server that reports more is wrong, and its number must not take a user's whole budget.
+ */
+const MAX_TOKENS_PER_CALL = 10_000_000;
+
+/**
+ * A token count a server reported, made safe to add and to bill: a whole number from 0 to
+ * {@link MAX_TOKENS_PER_CALL}; anything that is no finite positive number (a string, a
+ * negative, `NaN`) is 0.
+ */
+export function tokenCount(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) return 0;
+  return Math.min(MAX_TOKENS_PER_CALL, Math.round(value));
+}

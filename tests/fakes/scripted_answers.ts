@@ -8,7 +8,11 @@
 export type ScriptedStep =
   | { json: unknown; status?: number; headers?: Record<string, string>; delayMs?: number }
   | { text: string; status?: number; headers?: Record<string, string> }
-  | { hang: true };
+  | { hang: true }
+  /** A JSON-looking body that never ends: `prefix`, then 64 KiB chunks of `a` for as long as read. */
+  | { endless: true; prefix?: string; status?: number };
+
+const ENDLESS_CHUNK = new TextEncoder().encode("a".repeat(64 * 1024));
 
 /** Plays steps; keeps the timers of delayed answers so that disposing clears them. */
 export class StepPlayer {
@@ -17,6 +21,20 @@ export class StepPlayer {
 
   /** The response of `step`; `record.aborted` is set if the client leaves mid-answer. */
   respond(step: ScriptedStep, record: { aborted: boolean }): Response {
+    if ("endless" in step) {
+      let prefix: Uint8Array | undefined = new TextEncoder().encode(step.prefix ?? "");
+      const stream = new ReadableStream<Uint8Array>({
+        pull: (controller) => {
+          controller.enqueue(prefix ?? ENDLESS_CHUNK);
+          prefix = undefined;
+        },
+        cancel: () => this.#aborted(record),
+      });
+      return new Response(stream, {
+        status: step.status ?? 200,
+        headers: { "content-type": "application/json" },
+      });
+    }
     if ("hang" in step || ("delayMs" in step && step.delayMs)) {
       // Headers at once, the body held back: Deno.serve reports a client that goes away
       // reliably as a cancelled body stream (request.signal misses it for larger bodies).
@@ -35,8 +53,7 @@ export class StepPlayer {
         cancel: () => {
           clearTimeout(timer);
           this.#timers.delete(timer!);
-          record.aborted = true;
-          for (const wake of this.#abortWaiters.splice(0)) wake();
+          this.#aborted(record);
         },
       });
       const status = "hang" in step ? 200 : step.status ?? 200;
@@ -46,6 +63,11 @@ export class StepPlayer {
       return new Response(step.text, { status: step.status ?? 200, headers: step.headers });
     }
     return Response.json(step.json, { status: step.status ?? 200, headers: step.headers });
+  }
+
+  #aborted(record: { aborted: boolean }): void {
+    record.aborted = true;
+    for (const wake of this.#abortWaiters.splice(0)) wake();
   }
 
   /** Resolves once a client abandoned an answer (at once if `already`). */

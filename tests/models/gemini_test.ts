@@ -7,6 +7,7 @@ import {
   thinkingBudgetFor,
 } from "../../src/models/gemini.ts";
 import { parseRetryAfter } from "../../src/models/retry.ts";
+import { MAX_RESPONSE_BYTES } from "../../src/models/wire.ts";
 import { costOf, DEFAULT_PRICES, parsePrices, priceOf } from "../../src/models/prices.ts";
 import { AnalysisOutcome, ServerError, type ToolResult } from "../../src/protocol/messages.ts";
 import {
@@ -355,6 +356,16 @@ const UNREADABLE: Array<[string, GeminiStep, string]> = [
     candidateAnswer([{ functionCall: { name: "no_task_found", args: ["s", "a"] } }]),
     "function call arguments are not an object",
   ],
+  [
+    "a body that never ends (read no further than the cap)",
+    { endless: true, prefix: '{"candidates":[{"content":{"parts":[{"text":"' },
+    "body over the size cap",
+  ],
+  [
+    "a declared length over the cap",
+    { text: JSON.stringify({ candidates: [], pad: "a".repeat(MAX_RESPONSE_BYTES) }) },
+    "body over the size cap",
+  ],
 ];
 
 Deno.test("GeminiModel: a reply that cannot be read is GEMINI_ERROR after one retry", async (t) => {
@@ -538,6 +549,42 @@ Deno.test("GeminiModel usage and cost", async () => {
   // flash: $0.30 / 1M input, $2.50 / 1M output (thinking billed as output)
   const expected = (2200 * 0.3 + 150 * 2.5) / 1e6;
   assert.ok(Math.abs(usage.cost_usd - expected) < 1e-9, `${usage.cost_usd} ≈ ${expected}`);
+});
+
+Deno.test("GeminiModel: usage counts that are no token counts are read as 0, not added", async () => {
+  // The SDK passes usageMetadata through unchecked: a string would concatenate, a negative
+  // would lower the spend, a fraction would fail the wire schema, a huge one would bill all.
+  await using fake = new FakeGemini([
+    functionCallAnswer("search_keywords", { query: "q" }, {
+      usage: {
+        promptTokenCount: "1000",
+        candidatesTokenCount: -50,
+        thoughtsTokenCount: 2.6,
+        cachedContentTokenCount: 7,
+      } as unknown as FakeUsage,
+    }),
+    functionCallAnswer("no_task_found", {}, {
+      usage: {
+        promptTokenCount: 1e30,
+        candidatesTokenCount: Number.NaN,
+        cachedContentTokenCount: 1e31,
+      } as unknown as FakeUsage,
+    }),
+  ]);
+  const { terminal } = await analyze(fake);
+  const { usage } = asOutcome(terminal);
+  assert.deepEqual(
+    [
+      usage.input_tokens,
+      usage.cached_input_tokens,
+      usage.output_tokens,
+      usage.thinking_tokens,
+    ],
+    // The first call: no input, so nothing of it cached; 3 thinking tokens. The second:
+    // capped at 10M, its cached share no more than its input.
+    [10_000_000, 10_000_000, 0, 3],
+  );
+  assert.ok(Number.isFinite(usage.cost_usd) && usage.cost_usd >= 0, String(usage.cost_usd));
 });
 
 Deno.test("price table", () => {

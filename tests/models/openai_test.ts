@@ -11,7 +11,7 @@ import { buildModel } from "../../src/compose.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
 import { FUNCTION_DECLARATIONS } from "../../src/models/gemini.ts";
-import { NOT_RUN } from "../../src/models/wire.ts";
+import { MAX_RESPONSE_BYTES, NOT_RUN } from "../../src/models/wire.ts";
 import {
   BAD_ARGUMENTS,
   IMAGE_TOKEN_ESTIMATE,
@@ -451,6 +451,19 @@ Deno.test("OpenAIModel repairs a reply without a call once", async (t) => {
     assert.equal(outcome.usage.model_calls, 1);
   });
 
+  await t.step("a long text answer goes back cut to 16 KiB, not whole", async () => {
+    const long = "I think this is a task. ".repeat(40_000); // ~960 KB
+    await using fake = new FakeOpenAI([
+      textAnswer(long),
+      toolCallAnswer("no_task_found", SUMMARY),
+    ]);
+    const { terminal } = await analyze(fake);
+    assert.equal(asOutcome(terminal).outcome_kind, "no_task_found");
+    const [assistant, repair] = fake.bodies[1]!.messages.slice(2);
+    assert.deepEqual(assistant, { role: "assistant", content: long.slice(0, 16 * 1024) });
+    assert.deepEqual(repair, { role: "user", content: REPAIR_PROMPT });
+  });
+
   await t.step("arguments that are not JSON → each call answered, then the repair", async () => {
     await using fake = new FakeOpenAI([
       toolCallAnswer("extract_task", {}, { id: "call_bad", argumentsText: '{"title": "Send' }),
@@ -775,6 +788,16 @@ Deno.test("OpenAIModel: a reply that is no chat completion is retried once", asy
       "a choice without a message",
       () => ({ json: { choices: [{ index: 0 }] } }),
       "choice without a message",
+    ],
+    [
+      "a body that never ends (read no further than the cap)",
+      () => ({ endless: true, prefix: '{"choices":[{"message":{"content":"' }),
+      "body over the size cap",
+    ],
+    [
+      "a declared length over the cap",
+      () => ({ text: JSON.stringify({ choices: [], pad: "a".repeat(MAX_RESPONSE_BYTES) }) }),
+      "body over the size cap",
     ],
   ];
   for (const [name, step, reason] of cases) {
