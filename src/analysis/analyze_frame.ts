@@ -29,6 +29,7 @@ import {
   type Model,
   ModelError,
   type ModelReply,
+  type ModelUsage,
   type Turn,
 } from "./model.ts";
 import { formatToolResponse, isSearchTool } from "./tools.ts";
@@ -52,6 +53,11 @@ export interface AnalyzeFrameOptions {
   now?: () => number;
   /** Request ids; injectable for tests. */
   newId?: () => string;
+  /**
+   * Given what each model call was billed, as soon as it is known, whatever becomes of the
+   * frame after (an error, a timeout, a client that left): budgets count spend, not outcomes.
+   */
+  onSpend?: (usage: ModelUsage) => void;
 }
 
 /** Asks the session to send a `tool_call_request` and wait, at most until `signal` aborts. */
@@ -169,6 +175,7 @@ async function* loop(
     try {
       reply = await abortable(model.generate({ request, turns, deadline }, callSignal), callSignal);
     } catch (err) {
+      if (err instanceof ModelError && err.usage) options.onSpend?.(err.usage);
       if (cancel.aborted) return;
       if (frameDeadline.expired) return timeout();
       if (callDeadline.expired) return error("GEMINI_ERROR", "Model request timed out");
@@ -182,6 +189,7 @@ async function* loop(
       usage.model_ms += callMs;
     }
     const counts = reply.usage;
+    options.onSpend?.(counts);
     usage.input_tokens += counts.inputTokens;
     usage.cached_input_tokens = (usage.cached_input_tokens ?? 0) +
       (counts.cachedInputTokens ?? 0);

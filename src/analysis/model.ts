@@ -134,13 +134,47 @@ export class ModelError extends Error {
   readonly code: ModelErrorCode;
   /** HTTP status, when there was one. */
   readonly status?: number;
+  /**
+   * What the call was billed before it failed (replies that could not be read, a first
+   * answer before a repair turn that failed), when anything: spend, for budgets and metrics,
+   * even though no answer came of it. Never on the wire.
+   */
+  readonly usage?: ModelUsage;
 
-  constructor(code: ModelErrorCode, message: string, options?: { status?: number }) {
+  constructor(
+    code: ModelErrorCode,
+    message: string,
+    options?: { status?: number; usage?: ModelUsage },
+  ) {
     super(message);
     this.name = "ModelError";
     this.code = code;
     if (options?.status !== undefined) this.status = options.status;
+    if (options?.usage && isBilled(options.usage)) this.usage = options.usage;
   }
+
+  /** This error, with `usage` added to what it says the call was billed. */
+  billed(usage: ModelUsage): ModelError {
+    if (!isBilled(usage)) return this;
+    const total = { ...usage };
+    if (this.usage) addModelUsage(total, this.usage);
+    return new ModelError(this.code, this.message, { status: this.status, usage: total });
+  }
+}
+
+/** Adds the counts and cost of `more` to `into`. */
+export function addModelUsage(into: ModelUsage, more: ModelUsage): void {
+  into.inputTokens += more.inputTokens;
+  into.cachedInputTokens = (into.cachedInputTokens ?? 0) + (more.cachedInputTokens ?? 0);
+  into.outputTokens += more.outputTokens;
+  into.thinkingTokens = (into.thinkingTokens ?? 0) + (more.thinkingTokens ?? 0);
+  into.costUsd += more.costUsd;
+}
+
+/** Whether `usage` counts anything that was billed. */
+export function isBilled(usage: ModelUsage): boolean {
+  return usage.costUsd > 0 || usage.inputTokens > 0 || usage.outputTokens > 0 ||
+    (usage.thinkingTokens ?? 0) > 0;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,8 +21,14 @@
  *
  * @module
  */
-import type { AnalysisRequest, Conversation, Model, ModelReply } from "../analysis/model.ts";
-import { ModelError } from "../analysis/model.ts";
+import type {
+  AnalysisRequest,
+  Conversation,
+  Model,
+  ModelReply,
+  ModelUsage,
+} from "../analysis/model.ts";
+import { addModelUsage, ModelError } from "../analysis/model.ts";
 import { abortable } from "../async/abortable.ts";
 import { Deadline } from "../async/deadline.ts";
 import type { Logger } from "../log.ts";
@@ -97,6 +103,14 @@ export class FallbackModel implements Model {
     }
     const order = this.#order();
     let failure: unknown;
+    /** What the models that failed were billed: spend of this call, whoever answers it. */
+    const spent: ModelUsage = {
+      inputTokens: 0,
+      cachedInputTokens: 0,
+      outputTokens: 0,
+      thinkingTokens: 0,
+      costUsd: 0,
+    };
     /** The model that failed last, reported once the next one is actually tried. */
     let previous: { name: string; reason: FallbackReason } | undefined;
     for (let i = 0; i < order.length; i++) {
@@ -126,17 +140,23 @@ export class FallbackModel implements Model {
         );
         this.#recovered(model);
         this.#pinned.set(conversation.request, model);
+        addModelUsage(reply.usage, spent);
         return named(reply, model);
       } catch (err) {
         if (signal.aborted) throw err;
         const reason = attempt?.expired ? "timeout" : fallbackReason(err);
-        if (!reason) throw err;
+        if (!reason) throw err instanceof ModelError ? err.billed(spent) : err;
+        if (err instanceof ModelError && err.usage) addModelUsage(spent, err.usage);
         this.#coolDown(model, reason);
         failure = attempt?.expired ? new ModelError("TIMEOUT", "Model request timed out") : err;
         previous = { name: model.name, reason };
       }
     }
-    throw failure ?? new ModelError("TIMEOUT", "Model request timed out");
+    // Every failure here is a ModelError whose usage is in `spent` already.
+    const error = failure instanceof ModelError
+      ? failure
+      : new ModelError("TIMEOUT", "Model request timed out");
+    throw new ModelError(error.code, error.message, { status: error.status, usage: spent });
   }
 
   /** The models to try: those not cooling down in order, then the rest by when they cool. */

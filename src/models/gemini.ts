@@ -49,6 +49,7 @@ import {
 } from "@google/genai";
 import { z } from "zod";
 import {
+  addModelUsage,
   type Conversation,
   type FunctionCall,
   type Model,
@@ -246,10 +247,10 @@ export class GeminiModel implements Model {
         });
         const reply = this.#reply(response);
         if (reply instanceof BadReply) {
-          addUsage(wasted, reply.usage);
+          addModelUsage(wasted, reply.usage);
           throw reply;
         }
-        addUsage(reply.usage, wasted);
+        addModelUsage(reply.usage, wasted);
         return reply;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
@@ -258,7 +259,8 @@ export class GeminiModel implements Model {
         if (failure.error.code === "BAD_RESPONSE") retryable = badRetries++ < BAD_RESPONSE_RETRIES;
         const last = !retryable || attempt >= maxRetries;
         this.#report(failure, attempt);
-        if (last) throw failure.error;
+        // Replies that could not be read were billed all the same.
+        if (last) throw failure.error.billed(wasted);
         const hint = retryAfterMs ?? retryDelayFromBody(err);
         await sleepBeforeRetry(
           hint ?? backoffMs(attempt, this.#options),
@@ -483,14 +485,6 @@ class BadReply extends Error {
     super(reason);
     this.name = "BadReply";
   }
-}
-
-function addUsage(into: ModelUsage, more: ModelUsage): void {
-  into.inputTokens += more.inputTokens;
-  into.cachedInputTokens = (into.cachedInputTokens ?? 0) + (more.cachedInputTokens ?? 0);
-  into.outputTokens += more.outputTokens;
-  into.thinkingTokens = (into.thinkingTokens ?? 0) + (more.thinkingTokens ?? 0);
-  into.costUsd += more.costUsd;
 }
 
 interface Failure {

@@ -6,7 +6,13 @@
  * @module
  */
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { type Conversation, type Model, ModelError, type ModelReply } from "../analysis/model.ts";
+import {
+  type Conversation,
+  type Model,
+  ModelError,
+  type ModelReply,
+  type ModelUsage,
+} from "../analysis/model.ts";
 import type { Metrics } from "../server/metrics.ts";
 
 const tracer = trace.getTracer("proactive");
@@ -31,12 +37,7 @@ export class InstrumentedModel implements Model {
       try {
         const reply = await this.#model.generate(conversation, signal);
         const { usage } = reply;
-        this.#metrics.tokensTotal.inc({ kind: "input" }, usage.inputTokens);
-        // Part of the input tokens, not on top of them: served from the prompt cache.
-        this.#metrics.tokensTotal.inc({ kind: "cached" }, usage.cachedInputTokens ?? 0);
-        this.#metrics.tokensTotal.inc({ kind: "output" }, usage.outputTokens);
-        this.#metrics.tokensTotal.inc({ kind: "thinking" }, usage.thinkingTokens ?? 0);
-        this.#metrics.costTotal.inc({}, usage.costUsd);
+        this.#count(usage);
         span.setAttribute("model.input_tokens", usage.inputTokens);
         span.setAttribute("model.cached_input_tokens", usage.cachedInputTokens ?? 0);
         span.setAttribute("model.output_tokens", usage.outputTokens);
@@ -52,6 +53,8 @@ export class InstrumentedModel implements Model {
           ? err.code.toLowerCase()
           : "unknown";
         this.#metrics.modelCallErrors.inc({ reason });
+        // A call that failed may have been billed (replies that could not be read).
+        if (err instanceof ModelError && err.usage) this.#count(err.usage);
         span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
         throw err;
       } finally {
@@ -59,5 +62,15 @@ export class InstrumentedModel implements Model {
         span.end();
       }
     });
+  }
+
+  /** Adds a call's tokens and cost to the metrics. */
+  #count(usage: ModelUsage): void {
+    this.#metrics.tokensTotal.inc({ kind: "input" }, usage.inputTokens);
+    // Part of the input tokens, not on top of them: served from the prompt cache.
+    this.#metrics.tokensTotal.inc({ kind: "cached" }, usage.cachedInputTokens ?? 0);
+    this.#metrics.tokensTotal.inc({ kind: "output" }, usage.outputTokens);
+    this.#metrics.tokensTotal.inc({ kind: "thinking" }, usage.thinkingTokens ?? 0);
+    this.#metrics.costTotal.inc({}, usage.costUsd);
   }
 }

@@ -230,7 +230,7 @@ export class OpenAIModel implements Model, Probeable {
       for (let repair = 0;; repair++) {
         const sent = [...messages, ...added];
         const completion = await this.#complete(sent, signal, conversation.deadline, usage);
-        this.#actokenCount(usage, completion, sent, first.image !== undefined);
+        this.#account(usage, completion, sent, first.image !== undefined);
         added.push(completion.message);
         const found = findCall(completion);
         if (found.call) {
@@ -257,6 +257,10 @@ export class OpenAIModel implements Model, Probeable {
         }
         added.push({ role: "user", content: REPAIR_PROMPT });
       }
+    } catch (err) {
+      // What was billed before the failure (unreadable replies, the answer before a repair
+      // turn) is spend all the same.
+      throw err instanceof ModelError ? err.billed(usage) : err;
     } finally {
       const held = this.#images.get(first.token);
       if (held && --held.calls === 0) this.#images.delete(first.token);
@@ -319,7 +323,7 @@ export class OpenAIModel implements Model, Probeable {
   }
 
   /** Adds a completion's tokens and cost to `usage`, estimated when the server gave none. */
-  #actokenCount(
+  #account(
     usage: ModelUsage,
     completion: Pick<Completion, "usage" | "message">,
     sent: Message[],

@@ -93,7 +93,10 @@ export interface SessionOptions {
    * waits in line for it. Default: no limit.
    */
   takeFrame?: () => FrameVerdict | Promise<FrameVerdict>;
-  /** Given each analysis outcome's `usage.cost_usd` (the daily budget). */
+  /**
+   * Given the cost of each model call as it is billed, whatever the frame's end (the daily
+   * budget).
+   */
   onCost?: (usd: number) => void;
   /** Called once when the session ends, whoever closed it; given the session. */
   onClosed?: (session: Session) => void;
@@ -715,6 +718,11 @@ export class Session {
       analysisTimeoutMs: leftMs,
       modelCallTimeoutMs: this.#limits.modelCallTimeoutMs,
       toolResultTimeoutMs: this.#limits.toolResultTimeoutMs,
+      // Charged as billed: a frame that ends in an error or a timeout, or whose client left,
+      // spent its calls all the same.
+      onSpend: (spent) => {
+        if (spent.costUsd > 0) this.#onCost?.(spent.costUsd);
+      },
     });
     try {
       let input: ToolResult | undefined;
@@ -732,7 +740,6 @@ export class Session {
           this.#metrics.frameDuration.observe(ms / 1000);
           span.setAttribute("frame.outcome", outcome);
           if (m.type === "analysis_outcome") {
-            if (m.usage.cost_usd > 0) this.#onCost?.(m.usage.cost_usd);
             span.setAttribute("frame.model_calls", m.usage.model_calls);
             span.setAttribute("frame.tool_calls", m.usage.tool_calls);
           } else span.setStatus({ code: SpanStatusCode.ERROR, message: m.code });

@@ -432,3 +432,40 @@ Deno.test("analyzeFrame() lists every model call in usage.calls", async (t) => {
     assert.ok(!("calls" in outcome(events).usage));
   });
 });
+
+Deno.test("analyzeFrame() reports each call's spend as it is billed, whatever the frame's end", async (t) => {
+  const usage = { inputTokens: 300, outputTokens: 7, costUsd: 0.002 };
+  const search: Step = { call: { name: "search_keywords", args: { query: "q" } }, usage };
+  await t.step("a billed call, then a failure that was billed too", async () => {
+    const spent: number[] = [];
+    const failed = new ModelError("HTTP", "Model request failed (HTTP 503)", {
+      status: 503,
+      usage: { inputTokens: 40, outputTokens: 0, costUsd: 0.0005 },
+    });
+    const { events } = await run([search, { throws: failed }], {
+      onSpend: (u) => spent.push(u.costUsd),
+    });
+    assert.equal(ServerError.parse(terminal(events)).code, "GEMINI_ERROR");
+    assert.deepEqual(spent, [0.002, 0.0005]);
+  });
+  await t.step(
+    "the client leaves during the search: the first call is spent all the same",
+    async () => {
+      const spent: number[] = [];
+      const controller = new AbortController();
+      const generator = analyzeFrame(REQUEST, {
+        model: new ScriptedModel([search]),
+        signal: controller.signal,
+        analysisTimeoutMs: 10_000,
+        modelCallTimeoutMs: 5_000,
+        toolResultTimeoutMs: 5_000,
+        onSpend: (u) => spent.push(u.costUsd),
+      });
+      const first = await generator.next(undefined);
+      assert.equal(first.done ? undefined : first.value.kind, "tool_call");
+      controller.abort();
+      assert.equal((await generator.next(undefined)).done, true, "no terminal after a cancel");
+      assert.deepEqual(spent, [0.002]);
+    },
+  );
+});

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { analyzeFrame } from "../../src/analysis/analyze_frame.ts";
-import type { AnalysisRequest, Model } from "../../src/analysis/model.ts";
+import { type AnalysisRequest, type Model, ModelError } from "../../src/analysis/model.ts";
 import { buildModel } from "../../src/compose.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
@@ -321,4 +321,37 @@ Deno.test("MODEL_FALLBACKS builds the chain, each model with its provider's sett
   assert.deepEqual(reasons, ["server_error"]);
   // The key went to the fallback in its header only.
   assert.equal(second.requests[0]!.headers.get("authorization"), "Bearer no-key");
+});
+
+Deno.test("what a failed model was billed goes on the call's usage, whichever model answers", async (t) => {
+  const unreadable = {
+    json: {
+      candidates: [{ finishReason: "MALFORMED_FUNCTION_CALL" }],
+      usageMetadata: { promptTokenCount: 700, candidatesTokenCount: 5 },
+    },
+  };
+  await t.step("the fallback answers: its reply carries the primary's spend too", async () => {
+    // Gemini: an unreadable reply (billed), then 503 on its retry → the fallback.
+    await using primary = new FakeGemini([unreadable, errorAnswer(503)]);
+    await using second = new FakeOpenAI([
+      toolCallAnswer("extract_task", EXTRACT, {
+        usage: { prompt_tokens: 1000, completion_tokens: 50 },
+      }),
+    ]);
+    const { chain } = chainOf([gemini(primary), openai(second)]);
+    const outcome = await analyze(chain, request(1)) as AnalysisOutcome;
+    assert.equal(outcome.outcome_kind, "extract_task");
+    assert.deepEqual([outcome.usage.input_tokens, outcome.usage.output_tokens], [1700, 55]);
+  });
+  await t.step("every model fails: the error carries what all of them were billed", async () => {
+    await using primary = new FakeGemini([unreadable, errorAnswer(503)]);
+    await using second = new FakeGemini([unreadable, errorAnswer(503)]);
+    const { chain } = chainOf([gemini(primary), gemini(second)]);
+    const error = await chain.generate(
+      { request: request(2), turns: [] },
+      new AbortController().signal,
+    ).then(() => undefined, (err: unknown) => err);
+    assert.ok(error instanceof ModelError, String(error));
+    assert.deepEqual([error.code, error.status, error.usage?.inputTokens], ["HTTP", 503, 1400]);
+  });
 });

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type AnalysisEvent, analyzeFrame } from "../../src/analysis/analyze_frame.ts";
-import type { AnalysisRequest, Model, ModelReply } from "../../src/analysis/model.ts";
+import {
+  type AnalysisRequest,
+  type Model,
+  ModelError,
+  type ModelReply,
+} from "../../src/analysis/model.ts";
 import { SYSTEM_INSTRUCTION } from "../../src/analysis/prompt.ts";
 import { buildModel } from "../../src/compose.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -463,6 +468,27 @@ Deno.test("OpenAIModel repairs a reply without a call once", async (t) => {
     assert.deepEqual(assistant, { role: "assistant", content: long.slice(0, 16 * 1024) });
     assert.deepEqual(repair, { role: "user", content: REPAIR_PROMPT });
   });
+
+  await t.step(
+    "a repair turn that fails: the error carries the first answer's tokens",
+    async () => {
+      await using fake = new FakeOpenAI([
+        textAnswer("I think it is a task.", {
+          usage: { prompt_tokens: 900, completion_tokens: 20 },
+        }),
+        errorAnswer(400),
+      ]);
+      const error = await model(fake).generate(
+        { request: REQUEST, turns: [] },
+        new AbortController().signal,
+      ).then(() => undefined, (err: unknown) => err);
+      assert.ok(error instanceof ModelError, String(error));
+      assert.deepEqual(
+        [error.code, error.status, error.usage?.inputTokens, error.usage?.outputTokens],
+        ["HTTP", 400, 900, 20],
+      );
+    },
+  );
 
   await t.step("arguments that are not JSON → each call answered, then the repair", async () => {
     await using fake = new FakeOpenAI([
