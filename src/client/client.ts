@@ -21,12 +21,21 @@
  * - **Reconnects.** A dropped socket is reopened with exponential backoff and full jitter; the
  *   frame in flight at the drop rejects with `ClientError` code `DISCONNECTED`, queued frames
  *   wait for the new session. A v1.1 `go_away` lets the running frame finish, then the client
- *   reconnects after `reconnect_after_ms`.
+ *   reconnects after `reconnect_after_ms`. A non-retryable `server_error` ends the session:
+ *   nothing more is sent on it, the client closes it and the next frames wait for the next
+ *   one. The backoff starts over only after a session that answered a frame or lived 10 s, so
+ *   a server that drops every session at once is retried ever more slowly.
+ * - **Server input.** Messages off the schema are reported (`ignored`) and dropped, except a
+ *   terminal (`analysis_outcome`, `server_error`): it still ends the frame in flight, its
+ *   fields coerced (`terminal.ts`), so one bad answer never stalls the session. A frame or
+ *   tool result larger than the server accepts is never sent (it would close the socket):
+ *   the frame rejects with `INVALID_FRAME`, the tool result becomes an `error`.
  * - **Deadlines.** Nothing waits forever. Each connect attempt (token, TCP, upgrade,
  *   `session_ready`) has `handshakeTimeoutMs`; each frame has `timeoutMs` (default 60 s, as
  *   the Omi desktop app), counted from the call, queueing included: then it rejects with
- *   `TIMEOUT`. A frame whose answer is still owed 60 s after it was sent means the session is
- *   stuck (the server answers within 45 s): the client replaces the socket, as Omi does.
+ *   `TIMEOUT`. A frame whose answer is still owed `stuckAfterMs` (60 s) after it was sent means
+ *   the session is stuck (the server answers within 45 s): the client replaces the socket, as
+ *   Omi does, whatever the frame's own `timeoutMs`.
  * - **Screen hashes.** In a browser (anything with `createImageBitmap` and a canvas), a frame
  *   with a `jpeg_base64` and no `screen_hash` gets the screenshot's perceptual hash
  *   (`screen_hash.ts`), so a v1.1 server can skip a screen that has not changed. It is
@@ -92,8 +101,8 @@ export interface FrameOptions {
   signal?: AbortSignal;
   /**
    * Longest wait for the terminal, from this call (queueing included); then the call rejects
-   * with `TIMEOUT`, and a frame already sent makes the client reconnect. Default: the client's
-   * `frameTimeoutMs`.
+   * with `TIMEOUT`; a frame already sent still holds the session until its answer comes, at
+   * most `stuckAfterMs` after it was sent. Default: the client's `frameTimeoutMs`.
    */
   timeoutMs?: number;
 }
@@ -229,6 +238,8 @@ export const DEFAULT_STUCK_AFTER_MS = 60_000;
 /** Default {@link ProactiveClientOptions.maxMessageBytes}: the server's default, 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES = 16;
+/** A session that lived this long counts as healthy: the next drop starts the backoff over. */
+const STABLE_SESSION_MS = 10_000;
 /**
  * Longest a frame whose turn has come waits for its `screen_hash`, then it goes without.
  * The hash starts when the frame is queued; headless Chromium (software rendering, 2 cores)
@@ -254,6 +265,8 @@ export class ProactiveClient implements AsyncDisposable {
   #ready: SessionReady | undefined;
   /** Set by `go_away`: no new frames on this socket; reconnect after the delay. */
   #goAway: { reconnectAfterMs: number } | undefined;
+  /** Set by a non-retryable `server_error`: the session is over, nothing more goes out on it. */
+  #retiring = false;
   #queue: PendingFrame[] = [];
   #inFlight: PendingFrame | undefined;
   #tools = new Map<string, PendingTool>();
@@ -262,6 +275,16 @@ export class ProactiveClient implements AsyncDisposable {
   /** The context version the server has cached for this socket. */
   #serverContextVersion: string | undefined;
   #frameNumber = 0;
+  /**
+   * The backoff step the next reconnect loop starts at: 0 after a session that proved itself
+   * (answered a frame, or lived {@link STABLE_SESSION_MS}), else where the last loop ended, so
+   * a server that accepts and at once drops sessions is retried ever more slowly.
+   */
+  #backoffStep = 0;
+  /** When the current session became ready (`performance.now()`). */
+  #sessionStartedAt = 0;
+  /** Whether the current session has answered a frame. */
+  #sessionAnswered = false;
   #contextCounter = 0;
 
   #closed = false;
@@ -339,7 +362,7 @@ export class ProactiveClient implements AsyncDisposable {
    * server's `server_error` for it (passed through, including non-retryable ones). Rejects
    * with a {@link ClientError} when the frame cannot be answered: `DISCONNECTED`, `CLOSED`,
    * `ABORTED` (its signal), `TIMEOUT` (its deadline or signal), `FRAME_DROPPED`,
-   * `INVALID_FRAME`, `RECONNECT_FAILED`.
+   * `INVALID_FRAME` (off the schema, or larger than the server accepts), `RECONNECT_FAILED`.
    */
   analyzeFrame(fields: FrameFields, options: FrameOptions = {}): Promise<FrameTerminal> {
     if (this.#closed) {
@@ -382,8 +405,8 @@ export class ProactiveClient implements AsyncDisposable {
       if (this.#wantsScreenHash(fields)) this.#hashScreen(frame, fields.jpeg_base64);
       const onAbort = () => this.#abandon(frame, abortError(signal!, "The frame"));
       signal?.addEventListener("abort", onAbort, { once: true });
-      // Kept after an abort of a sent frame: its terminal is still owed, and if it never
-      // comes the session is stuck.
+      // Kept after an abort of a sent frame (a no-op then): the stuck timer armed when it
+      // was sent is what replaces the session if its terminal never comes.
       const deadline = setTimeout(
         () => this.#onFrameTimeout(frame, timeoutMs),
         timerDelay(timeoutMs),
@@ -487,6 +510,9 @@ export class ProactiveClient implements AsyncDisposable {
     this.#connection = connection;
     this.#ready = connection.ready;
     this.#goAway = undefined;
+    this.#retiring = false;
+    this.#sessionStartedAt = performance.now();
+    this.#sessionAnswered = false;
     this.#serverContextVersion = hello.context_version ?? "";
     this.#emit({
       kind: "connected",
@@ -544,7 +570,7 @@ export class ProactiveClient implements AsyncDisposable {
   /** Sends the next queued frame when the socket is free. */
   #pump(): void {
     const connection = this.#connection;
-    if (this.#closed || !connection || this.#goAway || this.#inFlight) return;
+    if (this.#closed || !connection || this.#goAway || this.#retiring || this.#inFlight) return;
     const frame = this.#queue[0];
     if (!frame) return;
     if (frame.hashing) {
@@ -567,7 +593,22 @@ export class ProactiveClient implements AsyncDisposable {
       message.context_version = this.#contextVersion;
       message.session_context = this.#context;
     }
-    if (!connection.send(message)) {
+    const text = JSON.stringify(message);
+    if (connection.tooLarge(text)) {
+      // The server would close the socket (1009) and every frame and tool call on it with
+      // it; only this frame fails, and the caller learns why instead of "disconnected".
+      frame.done();
+      frame.settle({
+        ok: false,
+        error: new ClientError(
+          "INVALID_FRAME",
+          `Cannot send the frame: it is larger than the ${connection.maxMessageBytes} bytes ` +
+            "the server accepts",
+        ),
+      });
+      return this.#pump();
+    }
+    if (!connection.sendText(text)) {
       // The socket is closing; the frame goes out on the next session.
       this.#queue.unshift(frame);
       return;
@@ -575,6 +616,13 @@ export class ProactiveClient implements AsyncDisposable {
     if (withContext) this.#serverContextVersion = this.#contextVersion;
     frame.sentAt = performance.now();
     this.#inFlight = frame;
+    // Past `stuckAfterMs` with its answer still owed, the session is stuck, whatever the
+    // caller's own deadline: the frames behind it must not wait on it.
+    frame.stuckTimer = setTimeout(() => {
+      if (frame === this.#inFlight && connection === this.#connection) {
+        void connection.close(1000, "frame answer overdue");
+      }
+    }, timerDelay(this.#options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS));
   }
 
   #onMessage(message: ServerMessage, from: Connection): void {
@@ -588,10 +636,19 @@ export class ProactiveClient implements AsyncDisposable {
       case "analysis_outcome":
         return this.#onTerminal(message, from);
       case "server_error":
-        // Frame errors carry the frame id; a fatal one ends the frame in flight anyway.
-        if (message.frame_id !== undefined || !message.retryable) {
-          return this.#onTerminal(message, from);
+        if (!message.retryable) {
+          // The session is over (docs/protocol.md §3.5): it ends the frame in flight, if any,
+          // and no frame may go out on this socket any more, not even one the caller starts
+          // the moment it has this answer; they wait for the next session. The server closes
+          // the socket right after; the client closes it too, so one that does not cannot
+          // hold the frames behind.
+          this.#retiring = true;
+          this.#onTerminal(message, from);
+          void from.close(1000, "session ended");
+          return;
         }
+        // Frame errors carry the frame id.
+        if (message.frame_id !== undefined) return this.#onTerminal(message, from);
         return this.#emit({
           kind: "ignored",
           reason: `server_error ${message.code} without a frame`,
@@ -629,11 +686,12 @@ export class ProactiveClient implements AsyncDisposable {
     frame.done();
     this.#abortTools(frame, new DOMException("The frame has ended", "AbortError"));
     frame.settle({ ok: true, value: message });
+    // A session that ends each frame with a fatal error has not proved itself.
+    if (message.type === "analysis_outcome" || message.retryable) this.#sessionAnswered = true;
     if (this.#goAway) void from.close(1000, "go_away");
-    // After a non-retryable error the server closes this socket: the next frame waits for
-    // the next session instead of being sent into the closing one.
-    else if (message.type === "server_error" && !message.retryable) return;
-    else this.#pump();
+    // After a non-retryable error the socket closes: the next frame waits for the next
+    // session instead of being sent into the closing one.
+    else if (!this.#retiring) this.#pump();
   }
 
   #onToolCall(request: ToolCallRequest, from: Connection): void {
@@ -643,7 +701,7 @@ export class ProactiveClient implements AsyncDisposable {
     this.#tools.set(request.request_id, tool);
     const deadline = setTimeout(
       () => controller.abort(new DOMException("The tool call deadline passed", "TimeoutError")),
-      Math.max(0, request.deadline_ms),
+      timerDelay(request.deadline_ms),
     );
     void this.#runTool(request, tool, from).finally(() => {
       clearTimeout(deadline);
@@ -685,7 +743,17 @@ export class ProactiveClient implements AsyncDisposable {
         }
       }
     }
-    if (from === this.#connection) from.send(reply);
+    if (from !== this.#connection) return;
+    let text = JSON.stringify(reply);
+    if (from.tooLarge(text)) {
+      // Sent as it is, it would close the socket (1009) and lose the frame.
+      text = JSON.stringify({
+        ...reply,
+        results: [],
+        error: "The client's search results are larger than the server accepts",
+      });
+    }
+    from.sendText(text);
   }
 
   /**
@@ -696,19 +764,11 @@ export class ProactiveClient implements AsyncDisposable {
    * time a frame spent in this client's queue never costs a healthy session.
    */
   #onFrameTimeout(frame: PendingFrame, timeoutMs: number): void {
-    const error = new ClientError("TIMEOUT", `The frame got no answer within ${timeoutMs} ms`);
-    if (frame !== this.#inFlight) return this.#abandon(frame, error);
-    this.#abandon(frame, error);
-    const connection = this.#connection;
-    const stuck = () => {
-      if (frame === this.#inFlight && connection === this.#connection && connection) {
-        void connection.close(1000, "frame timed out");
-      }
-    };
-    const stuckAfterMs = this.#options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
-    const left = stuckAfterMs - (performance.now() - (frame.sentAt ?? 0));
-    if (left <= 0) stuck();
-    else frame.stuckTimer = setTimeout(stuck, timerDelay(left));
+    // A sent frame's stuck timer (armed when it was sent) keeps running.
+    this.#abandon(
+      frame,
+      new ClientError("TIMEOUT", `The frame got no answer within ${timeoutMs} ms`),
+    );
   }
 
   /** The caller gave up on `frame` (its signal aborted or its deadline passed). */
@@ -755,6 +815,9 @@ export class ProactiveClient implements AsyncDisposable {
       );
       return;
     }
+    if (this.#sessionAnswered || performance.now() - this.#sessionStartedAt >= STABLE_SESSION_MS) {
+      this.#backoffStep = 0;
+    }
     this.#reconnecting = this.#reconnectLoop(this.#reconnect, goAway?.reconnectAfterMs);
   }
 
@@ -763,14 +826,17 @@ export class ProactiveClient implements AsyncDisposable {
     goAwayDelayMs: number | undefined,
   ): Promise<void> {
     let lastError: ClientError | undefined;
+    const firstStep = this.#backoffStep;
     for (let attempt = 0; attempt < Math.max(1, policy.maxAttempts); attempt++) {
       const delayMs = attempt === 0 && goAwayDelayMs !== undefined
         ? goAwayDelayMs + Math.floor(this.#random() * goAwayDelayMs * 0.2)
-        : backoffDelay(attempt, policy, this.#random);
+        : backoffDelay(firstStep + attempt, policy, this.#random);
       this.#emit({ kind: "reconnecting", attempt: attempt + 1, delayMs });
       if (!(await this.#sleep(delayMs))) return;
       try {
         await this.#open();
+        // Should this session drop before it proves itself, the next loop goes on from here.
+        this.#backoffStep = firstStep + attempt + 1;
         return;
       } catch (err) {
         if (this.#closed) return;
@@ -802,7 +868,7 @@ export class ProactiveClient implements AsyncDisposable {
       const timer = setTimeout(() => {
         signal.removeEventListener("abort", onAbort);
         resolve(true);
-      }, ms);
+      }, timerDelay(ms));
       signal.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -8,14 +8,17 @@
  *
  * Every server message is validated with the protocol's `ServerMessage` schema before anyone
  * sees it; a message that is not JSON or not on the schema is reported through `onIgnored`
- * and otherwise dropped, so a newer server cannot crash an older client.
+ * and otherwise dropped, so a newer server cannot crash an older client. A terminal message
+ * (`analysis_outcome`, `server_error`) off the schema is coerced instead (`terminal.ts`): the
+ * frame in flight must end in order, not wait for its deadline.
  *
  * @module
  */
 import { ServerMessage as ServerMessageSchema } from "../protocol/messages.ts";
 import type { ClientHello, ClientMessage, ServerMessage, SessionReady } from "../protocol/types.ts";
 import { ClientError } from "./errors.ts";
-import { padJson } from "./nagle_padding.ts";
+import { padJson, utf8Length } from "./nagle_padding.ts";
+import { coerceTerminal } from "./terminal.ts";
 
 /**
  * A WebSocket constructor: the global one or a compatible library's. Deno and Node (undici)
@@ -212,8 +215,10 @@ export class Connection {
         if (typeof message === "string") errorDetail = message;
       });
       socket.addEventListener("message", (event) => {
-        const message = parseServerMessage(event.data);
-        if (typeof message === "string") return options.onIgnored(message);
+        const parsed = parseServerMessage(event.data);
+        if (typeof parsed === "string") return options.onIgnored(parsed);
+        const { message, coerced } = parsed;
+        if (coerced !== undefined) options.onIgnored(coerced);
         if (connection) return options.onMessage(message, connection);
         if (failure !== undefined) return;
         if (message.type !== "session_ready") {
@@ -252,8 +257,18 @@ export class Connection {
 
   /** Sends one message as JSON text; false when the socket is no longer open. */
   send(message: ClientMessage): boolean {
+    return this.sendText(JSON.stringify(message));
+  }
+
+  /** Whether `text` is larger than the server accepts (it would close the socket with 1009). */
+  tooLarge(text: string): boolean {
+    return text.length > this.maxMessageBytes ||
+      (text.length * 3 > this.maxMessageBytes && utf8Length(text) > this.maxMessageBytes);
+  }
+
+  /** Sends one message, already JSON text; false when the socket is no longer open. */
+  sendText(text: string): boolean {
     if (!this.open) return false;
-    const text = JSON.stringify(message);
     try {
       this.#socket.send(this.#pad ? padJson(text, this.maxMessageBytes) : text);
       return true;
@@ -284,8 +299,12 @@ export class Connection {
   }
 }
 
-/** A validated server message, or why it was dropped. */
-function parseServerMessage(data: unknown): ServerMessage | string {
+/**
+ * A validated server message, or why it was dropped. An off-schema terminal message
+ * (`analysis_outcome`, `server_error`) is not dropped but coerced (see `terminal.ts`), so the
+ * frame in flight still ends; `coerced` then says so, for `onIgnored`.
+ */
+function parseServerMessage(data: unknown): { message: ServerMessage; coerced?: string } | string {
   if (typeof data !== "string") return "binary message";
   let raw: unknown;
   try {
@@ -294,8 +313,12 @@ function parseServerMessage(data: unknown): ServerMessage | string {
     return "message is not JSON";
   }
   const parsed = ServerMessageSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return { message: parsed.data };
   const type = (raw as { type?: unknown } | null)?.type;
+  const terminal = coerceTerminal(raw);
+  if (terminal) {
+    return { message: terminal, coerced: `off-schema "${terminal.type}" message, coerced` };
+  }
   return typeof type === "string"
     ? `off-schema "${type.slice(0, 40)}" message`
     : "message without a type";

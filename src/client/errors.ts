@@ -25,7 +25,10 @@ export type ClientErrorCode =
   | "TIMEOUT"
   /** The frame waited behind too many newer frames and gave way to them. */
   | "FRAME_DROPPED"
-  /** The frame does not fit the `frame_event` schema. */
+  /**
+   * The frame does not fit the `frame_event` schema, or is larger than the server accepts
+   * (`maxMessageBytes`, or the server's `max_message_bytes`), which would close the socket.
+   */
   | "INVALID_FRAME"
   /** `tokenTransport: "header"` with a token, but this WebSocket cannot send headers (browsers). */
   | "HEADERS_UNSUPPORTED"
