@@ -18,7 +18,9 @@ import { ClientError } from "../src/client/errors.ts";
 import { type ComparableRun, compare, loadBaseline } from "../src/eval/baseline.ts";
 import { EvalInputError, loadCases } from "../src/eval/cases.ts";
 import {
+  type BaselinePoint,
   type EvalReport,
+  finiteOrNull,
   formatText,
   providerReport,
   renderHtml,
@@ -144,13 +146,116 @@ export function parseOptions(args: string[]): Options | { help: true } {
   return options;
 }
 
-async function writeFile(path: string, text: string, what: string): Promise<void> {
+/** Why an error stopped a file operation, in a few words (never the file's content). */
+function reason(err: unknown): string {
+  if (err instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (err instanceof Deno.errors.NotADirectory) return "not a directory";
+  return err instanceof Error ? err.name : "error";
+}
+
+/** The folder `path` is in (`.` for a bare name). */
+function parentOf(path: string): string {
+  const cut = path.replace(/\/+$/, "").lastIndexOf("/");
+  return cut < 0 ? "." : cut === 0 ? "/" : path.slice(0, cut);
+}
+
+/**
+ * Checks, before anything runs, that `path` can be written: its folder exists, is a folder
+ * and takes a new file (a probe is created and removed), and `path` itself is not a folder.
+ * Throws {@link Exit} (code 2) with one line naming the option and the path.
+ */
+export async function checkWritable(path: string, option: string): Promise<void> {
+  const bad = (why: string) => new Exit(`${option} ${path}: cannot write there (${why})`, 2);
+  if (path === "" || path.endsWith("/")) throw bad("not a file name");
+  const dir = parentOf(path);
   try {
-    await Deno.writeTextFile(path, text);
+    if (!(await Deno.stat(dir)).isDirectory) throw bad(`${dir} is not a directory`);
   } catch (err) {
-    const reason = err instanceof Error ? err.name : "error";
-    throw new Exit(`Cannot write the ${what} ${path}: ${reason}`);
+    if (err instanceof Exit) throw err;
+    throw bad(`${dir}: ${reason(err)}`);
   }
+  try {
+    if ((await Deno.stat(path)).isDirectory) throw bad("it is a directory");
+  } catch (err) {
+    if (err instanceof Exit) throw err;
+    if (!(err instanceof Deno.errors.NotFound)) throw bad(reason(err));
+  }
+  let probe: string;
+  try {
+    probe = await Deno.makeTempFile({ dir, prefix: ".eval-probe-" });
+  } catch (err) {
+    throw bad(`${dir}: ${reason(err)}`);
+  }
+  await Deno.remove(probe).catch(() => {});
+}
+
+/** Writes `text` to `path` atomically: a temporary file in the same folder, then a rename. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = await Deno.makeTempFile({ dir: parentOf(path), prefix: ".eval-", suffix: ".tmp" });
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** How the outputs are written; tests replace it. */
+export type Writer = (path: string, text: string) => Promise<void>;
+/** Where the JSON goes when its `--json` file cannot be written; returns that path. */
+export type Rescue = (json: string) => Promise<string>;
+
+/** The JSON report into a new file in the system's temporary folder. */
+async function rescueJson(json: string): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "proactive-eval-", suffix: ".json" });
+  await Deno.writeTextFile(path, json);
+  return path;
+}
+
+/**
+ * Writes the `--json` and `--html` files, then prints the table (or the JSON for `--json -`)
+ * on stdout whatever happened, so a failed write never loses what was measured. Returns the
+ * one-line messages of the writes that failed (empty when all went well).
+ */
+export async function writeOutputs(
+  report: EvalReport,
+  options: { json?: string; html?: string },
+  baselinePoints: Map<string, BaselinePoint>,
+  io: { write?: Writer; print?: (text: string) => void; rescue?: Rescue } = {},
+): Promise<string[]> {
+  const write = io.write ?? writeAtomic;
+  const print = io.print ?? ((text: string) => console.log(text));
+  const rescue = io.rescue ?? rescueJson;
+  const failures: string[] = [];
+  const json = JSON.stringify(report, null, 2) + "\n";
+  const attempt = async (path: string, what: string, text: () => string) => {
+    try {
+      await write(path, text());
+      return true;
+    } catch (err) {
+      failures.push(`Cannot write the ${what} ${path}: ${reason(err)}`);
+      return false;
+    }
+  };
+  if (options.json && options.json !== "-") {
+    if (!(await attempt(options.json, "JSON report", () => json))) {
+      // The JSON holds every case: keep it somewhere rather than lose a paid run.
+      try {
+        failures.push(`the JSON report was saved to ${await rescue(json)} instead`);
+      } catch (err) {
+        failures.push(`the JSON report could not be saved elsewhere either: ${reason(err)}`);
+      }
+    }
+  }
+  if (options.html) {
+    await attempt(options.html, "HTML page", () => renderHtml(report, baselinePoints));
+  }
+  if (options.json === "-") Deno.stdout.writeSync(new TextEncoder().encode(json));
+  else print(formatText(report));
+  return failures;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -159,7 +264,12 @@ async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  // Everything is read and checked before anything runs.
+  // Everything is read and checked before anything runs, the output paths too.
+  if (options.json && options.json !== "-") await checkWritable(options.json, "--json");
+  if (options.html) await checkWritable(options.html, "--html");
+  if (options.json && options.html && options.json === options.html) {
+    throw new Exit("--json and --html name the same file", 2);
+  }
   const cases = await loadCases(options.inputs);
   const baseline = options.baseline ? await loadBaseline(options.baseline) : undefined;
   const env = Deno.env.toObject();
@@ -206,21 +316,25 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 
-  const baselinePoints = new Map<string, { accuracy: number; cost: number }>();
+  const baselinePoints = new Map<string, BaselinePoint>();
   if (baseline && options.baseline) {
     for (const p of report.providers) {
       const old = baseline.get(p.provider);
       if (!old) continue;
       p.comparison = compare(p as ComparableRun, old, options.baseline);
-      baselinePoints.set(p.provider, { accuracy: old.accuracy, cost: old.cost_per_1000_usd });
+      // A baseline without cost_per_1000_usd (or accuracy) has no point: null, never NaN.
+      baselinePoints.set(p.provider, {
+        accuracy: finiteOrNull(old.accuracy),
+        cost: finiteOrNull(old.cost_per_1000_usd),
+      });
     }
   }
-  const json = JSON.stringify(report, null, 2) + "\n";
-  if (options.json && options.json !== "-") await writeFile(options.json, json, "JSON report");
-  if (options.html) await writeFile(options.html, renderHtml(report, baselinePoints), "HTML page");
-  if (options.json === "-") Deno.stdout.writeSync(new TextEncoder().encode(json));
-  else console.log(formatText(report));
-
+  const failures = await writeOutputs(report, options, baselinePoints);
+  for (const line of failures) console.error(`eval: ${line}`);
+  if (failures.length) {
+    console.error("eval: an output file was not written; the summary table is on stdout");
+  }
+  let code = failures.length ? 1 : 0;
   if (options.failUnder !== undefined) {
     const below = report.providers.filter((p) => p.accuracy < options.failUnder!);
     if (below.length) {
@@ -228,10 +342,10 @@ async function main(args: string[]): Promise<number> {
         `eval: accuracy below --fail-under ${options.failUnder}: ` +
           below.map((p) => `${p.provider} ${p.accuracy.toFixed(3)}`).join(", "),
       );
-      return 1;
+      code = 1;
     }
   }
-  return 0;
+  return code;
 }
 
 /** One line for any failure; never a stack trace. */

@@ -16,6 +16,7 @@ import type {
   SessionContext,
   ToolResultItem,
 } from "../protocol/types.ts";
+import { checkCase, type Expectation } from "../eval/case_schema.ts";
 import { searchTasks } from "../replay/search.ts";
 
 /** The four lists of a session context, as the page edits them. */
@@ -122,8 +123,13 @@ export type TimelineStep =
 export interface FrameRecord {
   id: string;
   fields: FrameFields;
-  /** The context the frame was sent with (what an eval case of it must carry). */
+  /**
+   * The context the frame was analysed with (what an eval case of it must carry): the page's
+   * context when it was queued, replaced by what actually went out ({@link markSent}).
+   */
   context: SessionContext;
+  /** Whether {@link context} is what went out with the frame (not yet: still queued). */
+  contextSent?: boolean;
   /** `performance.now()` when it was sent. */
   sentAt: number;
   searches: SearchStep[];
@@ -132,6 +138,74 @@ export interface FrameRecord {
   error?: string;
   /** Ms from sending to the terminal (or the failure). */
   ms?: number;
+}
+
+/**
+ * The context each frame was actually analysed with, read off the messages as they go out.
+ * The client attaches the session context when it sends (a frame queued behind another goes
+ * out with whatever the context is by then, e.g. with the task the frame before extracted),
+ * and only when it changed: the server keeps the last one it got, from the `client_hello`
+ * or a `frame_event`. So the context a frame was analysed with is the last one sent on its
+ * socket before it; {@link observe} tracks that per frame, for its eval case.
+ */
+export class SentContexts {
+  /** The context the server holds for this socket's session. */
+  #current: SessionContext = sessionContext(emptyContext());
+  #byFrame = new Map<string, SessionContext>();
+  /** Frames remembered at most (the oldest are forgotten first). */
+  readonly #limit: number;
+
+  constructor(limit = 1_000) {
+    this.#limit = limit;
+  }
+
+  /**
+   * An outgoing message's text. A `client_hello` (a new socket) sets the session's context;
+   * a `frame_event` may replace it, and its `screenshot_id` gets the context it goes out
+   * with. Returns that frame's id and context, or undefined for any other message.
+   */
+  observe(text: string): { frameId: string; context: SessionContext } | undefined {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (typeof message !== "object" || message === null) return undefined;
+    const m = message as {
+      type?: unknown;
+      session_context?: SessionContext | null;
+      screenshot_id?: unknown;
+    };
+    if (m.type === "client_hello") {
+      this.#current = m.session_context ?? sessionContext(emptyContext());
+      return undefined;
+    }
+    if (m.type !== "frame_event") return undefined;
+    if (m.session_context) this.#current = m.session_context;
+    if (typeof m.screenshot_id !== "string") return undefined;
+    const context = structuredClone(this.#current);
+    this.#byFrame.delete(m.screenshot_id);
+    this.#byFrame.set(m.screenshot_id, context);
+    while (this.#byFrame.size > this.#limit) {
+      this.#byFrame.delete(this.#byFrame.keys().next().value!);
+    }
+    return { frameId: m.screenshot_id, context };
+  }
+
+  /** The context frame `id` went out with, if it went out. */
+  contextOf(id: string): SessionContext | undefined {
+    return this.#byFrame.get(id);
+  }
+}
+
+/**
+ * Records that `frame` went out with `context` (from {@link SentContexts.observe}): its eval
+ * case then carries what the server analysed, not what the page held when it was queued.
+ */
+export function markSent(frame: FrameRecord, context: SessionContext): void {
+  frame.context = context;
+  frame.contextSent = true;
 }
 
 /** The frame's timeline: sending, the server's decisions, model calls and searches in order. */
@@ -216,8 +290,8 @@ export function totals(frames: readonly FrameRecord[]): Totals {
   return t;
 }
 
-/** What an eval case may expect (`src/eval/cases.ts`). */
-export type Expectation = "extract_task" | "reject_task" | "no_task_found";
+/** What an eval case may expect (`src/eval/case_schema.ts`). */
+export type { Expectation } from "../eval/case_schema.ts";
 
 /** The eval case of a frame as one JSONL line of `deno task eval`'s format. */
 export function evalCase(frame: FrameRecord, id: string, expect?: Expectation): string {
@@ -245,8 +319,10 @@ export function evalCase(frame: FrameRecord, id: string, expect?: Expectation): 
 }
 
 /**
- * Checks an edited eval case line: one JSON object with an `id`, an `expect` of the three
- * outcomes and a `frame` object. Returns the problem in a sentence, or `undefined`.
+ * Checks an edited eval case line: one line of JSON that `deno task eval` reads as a case,
+ * by the eval's own rules (`src/eval/case_schema.ts`; a `frame.jpeg_path` is checked as a
+ * relative path, its file is read only by the eval). Returns the problem in a sentence, or
+ * `undefined`.
  */
 export function evalCaseProblem(text: string): string | undefined {
   const trimmed = text.trim();
@@ -257,16 +333,11 @@ export function evalCaseProblem(text: string): string | undefined {
   } catch {
     return "Not valid JSON";
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "An eval case is a JSON object";
-  }
-  const record = value as Record<string, unknown>;
-  if (typeof record.id !== "string" || !record.id.trim()) return '"id" must be a non-empty text';
-  if (!["extract_task", "reject_task", "no_task_found"].includes(record.expect as string)) {
-    return '"expect" must be extract_task, reject_task or no_task_found';
-  }
-  if (typeof record.frame !== "object" || record.frame === null || Array.isArray(record.frame)) {
-    return '"frame" must be an object';
+  try {
+    checkCase(value);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return reason.charAt(0).toUpperCase() + reason.slice(1);
   }
   return undefined;
 }

@@ -69,13 +69,38 @@ export interface ProviderMetrics {
   /** `no_task_found` cases, the denominator of `false_extracts`. */
   no_task_cases: number;
   duplicate_recall: number | null;
-  /** Cases answered without a model call (`usage.skipped`: an unchanged screen). */
+  /** Cases answered without a model call (`usage.skipped` set, whatever the reason). */
   skipped: number;
+  /** `skipped` by reason: an unchanged screen, the privacy guard (and any newer reason). */
+  skipped_by_reason: SkipCounts;
   per_case: Counts;
   totals: Counts & { cost_usd: number };
   cost_per_1000_usd: number;
   latency_ms: { p50: number; p95: number };
   misses: Miss[];
+}
+
+/** The reasons a frame is answered without a model call, as `usage.skipped` carries them. */
+export const SKIP_REASONS = ["unchanged_screen", "privacy"] as const;
+
+/** Skipped cases per reason: every known reason present (0 when none), and any other seen. */
+export type SkipCounts = Record<(typeof SKIP_REASONS)[number], number> & Record<string, number>;
+
+/** How a skip reason reads in a report. */
+export function skipLabel(reason: string): string {
+  if (reason === "unchanged_screen") return "unchanged screen";
+  if (reason === "privacy") return "privacy";
+  return reason.replace(/_/g, " ");
+}
+
+/** Counts the `usage.skipped` reasons of `usages` (undefined entries and unskipped ignored). */
+export function countSkips(usages: Iterable<Usage | undefined>): SkipCounts {
+  const counts = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts;
+  for (const u of usages) {
+    if (u?.skipped === undefined) continue;
+    counts[u.skipped] = (counts[u.skipped] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** Whether `got` is one of the three outcomes. */
@@ -153,6 +178,7 @@ export function computeMetrics(results: readonly CaseResult[]): ProviderMetrics 
     no_task_cases: noTaskCases,
     duplicate_recall: rejectCases === 0 ? null : confusion.reject_task.reject_task / rejectCases,
     skipped: results.filter((r) => r.usage?.skipped !== undefined).length,
+    skipped_by_reason: countSkips(results.map((r) => r.usage)),
     per_case: {
       model_calls: ratio(totals.model_calls, accounted),
       tool_calls: ratio(totals.tool_calls, accounted),

@@ -8,7 +8,14 @@
 import type { Usage } from "../protocol/messages.ts";
 import type { Comparison, MetricDelta } from "./baseline.ts";
 import { EXPECTATIONS } from "./cases.ts";
-import { type CaseResult, computeMetrics, GOT_COLUMNS, type ProviderMetrics } from "./metrics.ts";
+import {
+  type CaseResult,
+  computeMetrics,
+  GOT_COLUMNS,
+  type ProviderMetrics,
+  SKIP_REASONS,
+  skipLabel,
+} from "./metrics.ts";
 import type { ProviderInfo } from "./run.ts";
 
 /** Version of the `--json` structure. */
@@ -41,6 +48,44 @@ export interface EvalReport {
   generated_at: string;
   inputs: string[];
   providers: ProviderReport[];
+}
+
+/**
+ * A provider's point in the baseline run, for the chart: null where the baseline has no
+ * finite value (an older report without `cost_per_1000_usd`), and then it is not drawn.
+ */
+export interface BaselinePoint {
+  accuracy: number | null;
+  cost: number | null;
+}
+
+/** `value` when it is a finite number, else null. */
+export function finiteOrNull(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/**
+ * Skipped-case counts by reason, for the table: the known reasons, then any other one seen.
+ * Reports from before `skipped_by_reason` count every skip as an unchanged screen.
+ */
+function skipRows(ps: readonly ProviderReport[]): Array<[string, (p: ProviderReport) => string]> {
+  const reasons: string[] = [...SKIP_REASONS];
+  for (const p of ps) {
+    for (const r of Object.keys(p.skipped_by_reason ?? {})) {
+      if (!reasons.includes(r)) reasons.push(r);
+    }
+  }
+  return reasons.map((reason) => [
+    `skipped (${skipLabel(reason)})`,
+    (p) =>
+      String(
+        p.skipped_by_reason
+          ? p.skipped_by_reason[reason] ?? 0
+          : reason === "unchanged_screen"
+          ? p.skipped
+          : 0,
+      ),
+  ]);
 }
 
 /** Milliseconds to one decimal. */
@@ -140,7 +185,7 @@ export function formatText(report: EvalReport): string {
       (p) => `${p.false_extracts} of ${p.no_task_cases}` + markOf(p, "false_extracts"),
     ),
     row("duplicate recall", (p) => pct(p.duplicate_recall) + markOf(p, "duplicate_recall")),
-    row("skipped (unchanged screen)", (p) => String(p.skipped)),
+    ...skipRows(ps).map(([label, f]) => row(label, f)),
     row("model calls / case", (p) => fmt(p.per_case.model_calls, 2)),
     row("tool calls / case", (p) => fmt(p.per_case.tool_calls, 2)),
     row("input tokens / case", (p) => fmt(p.per_case.input_tokens)),
@@ -200,20 +245,28 @@ export function escapeHtml(text: string): string {
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"];
 
 /** The cost-vs-accuracy chart: one point per provider (and its baseline, hollow). */
-function chart(report: EvalReport, baselines: Map<string, { accuracy: number; cost: number }>) {
+function chart(report: EvalReport, baselines: Map<string, BaselinePoint>) {
   const width = 640;
   const height = 360;
   const left = 70;
   const right = 20;
   const top = 20;
   const bottom = 50;
-  const points = report.providers.map((p, i) => ({
-    label: p.provider,
-    cost: p.cost_per_1000_usd,
-    accuracy: p.accuracy,
-    color: PALETTE[i % PALETTE.length]!,
-    baseline: baselines.get(p.provider),
-  }));
+  const missing: string[] = [];
+  const points = report.providers.map((p, i) => {
+    const old = baselines.get(p.provider);
+    const accuracy = finiteOrNull(old?.accuracy);
+    const cost = finiteOrNull(old?.cost);
+    if (old && (accuracy === null || cost === null)) missing.push(p.provider);
+    return {
+      label: p.provider,
+      cost: finiteOrNull(p.cost_per_1000_usd) ?? 0,
+      accuracy: finiteOrNull(p.accuracy) ?? 0,
+      color: PALETTE[i % PALETTE.length]!,
+      // A baseline without a cost (or accuracy) has no point on the chart.
+      baseline: accuracy !== null && cost !== null ? { accuracy, cost } : undefined,
+    };
+  });
   const maxCost = Math.max(
     ...points.flatMap((p) => [p.cost, p.baseline?.cost ?? 0]),
     0,
@@ -267,6 +320,12 @@ function chart(report: EvalReport, baselines: Map<string, { accuracy: number; co
     );
   }
   out.push("</svg>");
+  if (missing.length) {
+    out.push(
+      `<p class="chart-note">Baseline point n/a (no cost per 1,000 frames or accuracy in the ` +
+        `baseline) for ${escapeHtml(missing.join(", "))}.</p>`,
+    );
+  }
   return out.join("\n");
 }
 
@@ -276,7 +335,7 @@ function chart(report: EvalReport, baselines: Map<string, { accuracy: number; co
  */
 export function renderHtml(
   report: EvalReport,
-  baselines: Map<string, { accuracy: number; cost: number }> = new Map(),
+  baselines: Map<string, BaselinePoint> = new Map(),
 ): string {
   const e = escapeHtml;
   const ps = report.providers;
@@ -294,7 +353,7 @@ export function renderHtml(
     ],
     ["false extracts", (p) => `${p.false_extracts} of ${p.no_task_cases}`],
     ["duplicate recall", (p) => pct(p.duplicate_recall)],
-    ["skipped (unchanged screen)", (p) => String(p.skipped)],
+    ...skipRows(ps),
     [
       "model / tool calls per case",
       (p) => `${fmt(p.per_case.model_calls, 2)} / ${fmt(p.per_case.tool_calls, 2)}`,

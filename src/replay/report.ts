@@ -33,8 +33,10 @@ export interface ReplaySummary {
   outputTokens: number;
   thinkingTokens: number;
   costUsd: number;
-  /** Frames answered without a model call (an unchanged screen). */
+  /** Frames answered without a model call (`usage.skipped` set, whatever the reason). */
   skipped: number;
+  /** `skipped` by reason (`unchanged_screen`, `privacy`), in first-seen order. */
+  skippedByReason: Record<string, number>;
 }
 
 /** Nearest-rank percentile of `values` (`p` in 0..100); 0 for none. */
@@ -53,10 +55,14 @@ export function summarize(rows: readonly ReplayRow[]): ReplaySummary {
   let thinkingTokens = 0;
   let costUsd = 0;
   let skipped = 0;
+  const skippedByReason: Record<string, number> = {};
   for (const row of rows) {
     counts[row.outcome] = (counts[row.outcome] ?? 0) + 1;
     if (!row.usage) continue;
-    if (row.usage.skipped) skipped++;
+    if (row.usage.skipped) {
+      skipped++;
+      skippedByReason[row.usage.skipped] = (skippedByReason[row.usage.skipped] ?? 0) + 1;
+    }
     inputTokens += row.usage.input_tokens;
     outputTokens += row.usage.output_tokens;
     thinkingTokens += row.usage.thinking_tokens;
@@ -73,6 +79,7 @@ export function summarize(rows: readonly ReplayRow[]): ReplaySummary {
     thinkingTokens,
     costUsd,
     skipped,
+    skippedByReason,
   };
 }
 
@@ -102,6 +109,24 @@ export function formatTable(rows: readonly ReplayRow[], detailWidth = 64): strin
   return [line(header), rule, ...body.map(line)].join("\n");
 }
 
+/** Why a frame was skipped, in words. */
+function skipReason(reason: string): string {
+  if (reason === "unchanged_screen") return "screen unchanged";
+  if (reason === "privacy") return "privacy";
+  return reason.replace(/_/g, " ");
+}
+
+/** `1 skipped, screen unchanged` or `3 skipped: 2 screen unchanged, 1 privacy`. */
+function formatSkips(summary: ReplaySummary): string {
+  // A summary built by hand (or an older caller) may lack the reasons: counted as unknown.
+  const byReason = Object.entries(summary.skippedByReason ?? {});
+  const known = byReason.reduce((sum, [, n]) => sum + n, 0);
+  if (known < summary.skipped) byReason.push(["unknown reason", summary.skipped - known]);
+  if (byReason.length === 1) return `${summary.skipped} skipped, ${skipReason(byReason[0]![0])}`;
+  return `${summary.skipped} skipped: ` +
+    byReason.map(([reason, n]) => `${n} ${skipReason(reason)}`).join(", ");
+}
+
 /** The summary lines under the table. */
 export function formatSummary(summary: ReplaySummary): string {
   const counts = Object.entries(summary.counts).map(([k, v]) => `${k} ${v}`).join(", ");
@@ -109,7 +134,7 @@ export function formatSummary(summary: ReplaySummary): string {
     (summary.thinkingTokens ? `, ${summary.thinkingTokens} thinking` : "");
   return [
     `frames   ${summary.frames} (${counts || "none"}` +
-    (summary.skipped ? `; ${summary.skipped} skipped, screen unchanged)` : ")"),
+    (summary.skipped ? `; ${formatSkips(summary)})` : ")"),
     `latency  p50 ${Math.round(summary.p50Ms)} ms, p95 ${Math.round(summary.p95Ms)} ms`,
     `tokens   ${tokens}`,
     `cost     $${summary.costUsd.toFixed(6)}`,

@@ -9,13 +9,21 @@ import {
   evalCaseProblem,
   forLog,
   type FrameRecord,
+  markSent,
   removeItem,
+  SentContexts,
   sessionContext,
   timeline,
   totals,
 } from "../../src/console/state.ts";
 import type { AnalysisOutcome, ExtractedTask } from "../../src/protocol/types.ts";
 import { loadCases } from "../../src/eval/cases.ts";
+import { ProactiveClient } from "../../src/client/client.ts";
+import type { WebSocketConstructor } from "../../src/client/connection.ts";
+import { buildModel, sessionLimits } from "../../src/compose.ts";
+import { loadAnalysisConfig } from "../../src/config.ts";
+import { silentLogger } from "../../src/log.ts";
+import { startLocalServer } from "../../src/replay/local_server.ts";
 
 const TASK: ExtractedTask = {
   title: "Send the Q3 report",
@@ -205,14 +213,14 @@ Deno.test("console state: eval cases", async (t) => {
 
   await t.step("an edited line with a problem is named, not saved", () => {
     assert.equal(evalCaseProblem("{"), "Not valid JSON");
-    assert.equal(evalCaseProblem("[1]"), "An eval case is a JSON object");
+    assert.equal(evalCaseProblem("[1]"), "A case must be a JSON object");
     assert.equal(
       evalCaseProblem('{"id":"a","expect":"maybe","frame":{}}'),
-      '"expect" must be extract_task, reject_task or no_task_found',
+      'Unknown "expect" "maybe": must be one of extract_task, reject_task, no_task_found',
     );
     assert.equal(
       evalCaseProblem('{"id":"","expect":"reject_task","frame":{}}'),
-      '"id" must be a non-empty text',
+      '"id" must be a non-empty string',
     );
     assert.equal(evalCaseProblem('{"id":"a","expect":"reject_task"}'), '"frame" must be an object');
     assert.equal(
@@ -220,6 +228,43 @@ Deno.test("console state: eval cases", async (t) => {
       "An eval case is one line of JSON",
     );
   });
+});
+
+Deno.test("console state: the console refuses exactly the cases deno task eval refuses", async () => {
+  const frame = { app_name: "Slack", window_title: "#team", ocr_text: "Send it?" };
+  const line = (over: Record<string, unknown>) =>
+    JSON.stringify({ id: "c", expect: "no_task_found", frame, ...over });
+  const refused = [
+    line({ frame: { app_name: "Slack", window_title: "#team" } }),
+    line({ frame: { ...frame, ocr_text: 3 } }),
+    line({ id: "x".repeat(1025) }),
+    line({ frame: { ...frame, jpeg_base64: "iVBORw0KGgo=" } }),
+    line({ frame: { ...frame, jpeg_base64: "/9j/", jpeg_path: "a.jpg" } }),
+    line({ frame: { ...frame, jpeg_path: "/etc/passwd" } }),
+    line({ context: { active_tasks: [{ task_id: "one", description: "x" }] } }),
+    line({ context: [] }),
+    line({ notes: 5 }),
+    line({ expect: undefined }),
+  ];
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [i, text] of refused.entries()) {
+      const problem = evalCaseProblem(text);
+      assert.ok(problem, `the console accepts case ${i}, which the eval refuses`);
+      await Deno.writeTextFile(`${dir}/case.jsonl`, `${text}\n`);
+      const err = await loadCases([`${dir}/case.jsonl`]).then(() => undefined, (e) => e);
+      assert.ok(err instanceof Error, `the eval accepts case ${i}`);
+      // The same reason in both, the console's capitalised.
+      assert.equal(problem.toLowerCase(), err.message.replace(/^.*?:\d+: /, "").toLowerCase());
+    }
+    // And one both accept.
+    const good = line({ context: { active_tasks: [{ task_id: 1, description: "x" }] } });
+    assert.equal(evalCaseProblem(good), undefined);
+    await Deno.writeTextFile(`${dir}/case.jsonl`, `${good}\n`);
+    assert.equal((await loadCases([`${dir}/case.jsonl`])).length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("console state: the raw log shortens screenshots only", () => {
@@ -230,4 +275,83 @@ Deno.test("console state: the raw log shortens screenshots only", () => {
   assert.equal(shown.ocr_text, "x");
   assert.match(shown.jpeg_base64, /^A{32}… \(10,000 characters\)$/);
   assert.equal(forLog("not json"), "not json");
+});
+
+Deno.test("console state: SentContexts follows the context the server holds, frame by frame", () => {
+  const a = sessionContext(addItem(emptyContext(), "active", "Review the budget"));
+  const b = sessionContext(addItem(emptyContext(), "goals", "Ship v2"));
+  const sent = new SentContexts(2);
+  const out = (m: Record<string, unknown>) => sent.observe(JSON.stringify(m));
+  assert.equal(out({ type: "client_hello", context_version: "1", session_context: a }), undefined);
+  assert.deepEqual(out({ type: "frame_event", screenshot_id: "f1" }), {
+    frameId: "f1",
+    context: a,
+  });
+  out({ type: "frame_event", screenshot_id: "f2", context_version: "2", session_context: b });
+  out({ type: "frame_event", screenshot_id: "f3" });
+  assert.deepEqual(sent.contextOf("f2"), b);
+  assert.deepEqual(sent.contextOf("f3"), b);
+  assert.equal(sent.contextOf("f1"), undefined, "the oldest is forgotten past the limit");
+  // A new socket: its hello carries the context again.
+  out({ type: "client_hello", context_version: "2", session_context: a });
+  out({ type: "frame_event", screenshot_id: "f4" });
+  assert.deepEqual(sent.contextOf("f4"), a);
+  // Anything else (a tool_result, not JSON) changes nothing.
+  assert.equal(out({ type: "tool_result", request_id: "r" }), undefined);
+  assert.equal(sent.observe("not json"), undefined);
+});
+
+Deno.test("console state: a saved eval case carries the context the frame was sent with, not the one it was queued with", async () => {
+  const config = loadAnalysisConfig({ MODEL_PROVIDER: "offline" });
+  await using server = startLocalServer({
+    model: buildModel(config, silentLogger),
+    limits: sessionLimits(config),
+  });
+  const sent = new SentContexts();
+  const frames: FrameRecord[] = [];
+  // As the page's LoggedWebSocket does: every outgoing message is observed.
+  const Observed = class extends WebSocket {
+    override send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+      if (typeof data === "string") {
+        const out = sent.observe(data);
+        const frame = out && frames.find((f) => f.id === out.frameId);
+        if (out && frame) markSent(frame, out.context);
+      }
+      super.send(data as string);
+    }
+  } as unknown as WebSocketConstructor;
+  let context = addItem(emptyContext(), "active", "Review the budget");
+  const queuedWith = sessionContext(context);
+  await using client = await ProactiveClient.connect({
+    url: server.url,
+    appVersion: "console-test",
+    context: sessionContext(context),
+    WebSocket: Observed,
+  });
+  // Two frames queued at once, each recorded with the page's context as the page queues it.
+  const record = (id: string): FrameRecord => {
+    const frame: FrameRecord = {
+      id,
+      fields: { screenshot_id: id, app_name: "Notes", window_title: "n", ocr_text: "lunch" },
+      context: sessionContext(context),
+      sentAt: performance.now(),
+      searches: [],
+    };
+    frames.push(frame);
+    return frame;
+  };
+  const first = record("f1");
+  const second = record("f2");
+  const answers = [client.analyzeFrame(first.fields), client.analyzeFrame(second.fields)];
+  // While the second waits behind the first, the page's context changes (as when the first
+  // extracts a task): the client sends the second with the new context.
+  context = addItem(context, "active", "Send the Q3 report");
+  client.updateContext(sessionContext(context));
+  for (const answer of await Promise.all(answers)) assert.equal(answer.type, "analysis_outcome");
+  assert.equal(first.contextSent, true);
+  assert.equal(second.contextSent, true);
+  assert.deepEqual(JSON.parse(evalCase(first, "f1")).context, queuedWith);
+  const saved = JSON.parse(evalCase(second, "f2")).context;
+  assert.deepEqual(saved, sessionContext(context));
+  assert.notDeepEqual(saved, queuedWith);
 });

@@ -6,6 +6,7 @@ import { type CaseResult, computeMetrics } from "../../src/eval/metrics.ts";
 import {
   escapeHtml,
   type EvalReport,
+  finiteOrNull,
   formatText,
   providerReport,
   renderHtml,
@@ -130,6 +131,70 @@ Deno.test("metrics: cases answered without a model call are counted as skipped",
   });
   assert.equal(computeMetrics([...RESULTS, skipped]).skipped, 1);
   assert.equal(computeMetrics(RESULTS).skipped, 0);
+});
+
+Deno.test("metrics: skipped cases are counted by reason and labelled by reason", () => {
+  const unchanged = result("s1", "no_task_found", "no_task_found", 1, {
+    model_calls: 0,
+    skipped: "unchanged_screen",
+  });
+  const privacy = (id: string) =>
+    result(id, "no_task_found", "no_task_found", 1, { model_calls: 0, skipped: "privacy" });
+  const results = [...RESULTS, unchanged, privacy("p1"), privacy("p2")];
+  const m = computeMetrics(results);
+  // `skipped` stays the total, as before; the reasons are counted apart.
+  assert.equal(m.skipped, 3);
+  assert.deepEqual(m.skipped_by_reason, { unchanged_screen: 1, privacy: 2 });
+  assert.deepEqual(computeMetrics(RESULTS).skipped_by_reason, { unchanged_screen: 0, privacy: 0 });
+  const report: EvalReport = {
+    format: REPORT_FORMAT,
+    generated_at: "2026-01-01T00:00:00.000Z",
+    inputs: ["cases.jsonl"],
+    providers: [providerReport(INFO, 4, results)],
+  };
+  const text = formatText(report);
+  assert.match(text, /^skipped \(unchanged screen\)\s+1$/m);
+  assert.match(text, /^skipped \(privacy\)\s+2$/m);
+  const html = renderHtml(report);
+  assert.match(html, /<tr><th>skipped \(unchanged screen\)<\/th><td>1<\/td><\/tr>/);
+  assert.match(html, /<tr><th>skipped \(privacy\)<\/th><td>2<\/td><\/tr>/);
+  const json = JSON.parse(JSON.stringify(report)).providers[0];
+  assert.equal(json.skipped, 3);
+  assert.deepEqual(json.skipped_by_reason, { unchanged_screen: 1, privacy: 2 });
+});
+
+Deno.test("report: a baseline without cost_per_1000_usd has no point and no NaN", () => {
+  const report: EvalReport = {
+    format: REPORT_FORMAT,
+    generated_at: "2026-01-01T00:00:00.000Z",
+    inputs: ["cases.jsonl"],
+    providers: [providerReport(INFO, 4, RESULTS)],
+  };
+  const old = JSON.parse(JSON.stringify(report));
+  delete old.providers[0].cost_per_1000_usd;
+  const baseline = parseBaseline(old, "old.json").get(INFO.provider)!;
+  const c = compare(report.providers[0]!, baseline, "old.json");
+  const cost = c.metrics.find((d) => d.metric === "cost_per_1000_usd")!;
+  assert.equal(cost.before, null);
+  assert.equal(cost.mark, "same");
+  const html = renderHtml(
+    report,
+    new Map([[INFO.provider, {
+      accuracy: finiteOrNull(baseline.accuracy),
+      cost: finiteOrNull(baseline.cost_per_1000_usd),
+    }]]),
+  );
+  assert.doesNotMatch(html, /NaN|undefined/);
+  assert.equal((html.match(/<circle class="baseline-point"/g) ?? []).length, 0);
+  assert.equal((html.match(/<circle class="point"/g) ?? []).length, 1);
+  assert.match(html, /Baseline point n\/a .* for gemini:gemini-2\.5-flash\./);
+  // Even a map entry holding undefined (a caller passing the raw field) is never NaN.
+  const raw = renderHtml(
+    report,
+    new Map([[INFO.provider, { accuracy: 0.5, cost: undefined as unknown as number }]]),
+  );
+  assert.doesNotMatch(raw, /NaN/);
+  assert.equal((raw.match(/<circle class="baseline-point"/g) ?? []).length, 0);
 });
 
 Deno.test("metrics: no cases, no reject cases, no extracts: zeros and null, never NaN", () => {

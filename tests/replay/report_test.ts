@@ -90,6 +90,30 @@ Deno.test("summarize() counts the frames answered without a model call", () => {
   assert.doesNotMatch(formatSummary(summarize(ROWS)), /skipped/);
 });
 
+Deno.test("summarize() counts skips by reason and labels a privacy skip as privacy", () => {
+  const skipped = (skip: "unchanged_screen" | "privacy") => ({
+    ...usage(0, 0, 0),
+    model_calls: 0,
+    skipped: skip,
+  });
+  const rows: ReplayRow[] = [
+    ...ROWS,
+    { ...ROWS[1]!, index: 5, name: "05_same", usage: skipped("unchanged_screen") },
+    { ...ROWS[1]!, index: 6, name: "06_private", usage: skipped("privacy") },
+    { ...ROWS[1]!, index: 7, name: "07_private", usage: skipped("privacy") },
+  ];
+  const summary = summarize(rows);
+  assert.equal(summary.skipped, 3);
+  assert.deepEqual(summary.skippedByReason, { unchanged_screen: 1, privacy: 2 });
+  assert.match(
+    formatSummary(summary),
+    /^frames .*; 3 skipped: 1 screen unchanged, 2 privacy\)$/m,
+  );
+  const privacyOnly = summarize([{ ...ROWS[1]!, usage: skipped("privacy") }]);
+  assert.match(formatSummary(privacyOnly), /^frames .*; 1 skipped, privacy\)$/m);
+  assert.doesNotMatch(formatSummary(privacyOnly), /unchanged/);
+});
+
 Deno.test("formatTable() aligns columns and cuts long text", () => {
   const lines = formatTable(ROWS, 30).split("\n");
   assert.equal(lines.length, 2 + ROWS.length);

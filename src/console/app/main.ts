@@ -26,8 +26,10 @@ import {
   type Expectation,
   forLog,
   type FrameRecord,
+  markSent,
   removeItem,
   type SearchStep,
+  SentContexts,
   sessionContext,
   timeline,
   type TimelineStep,
@@ -155,6 +157,17 @@ function setStatus(text: string, state: "idle" | "connected" | "failed"): void {
   el.dataset.state = state;
 }
 
+/** The context each frame went out with, read off the outgoing messages. */
+const sentContexts = new SentContexts();
+
+/** An outgoing message: a frame's record gets the context it was actually sent with. */
+function noteSent(text: string): void {
+  const sent = sentContexts.observe(text);
+  if (!sent) return;
+  const frame = state.frames.find((f) => f.id === sent.frameId);
+  if (frame) markSent(frame, sent.context);
+}
+
 /** The browser's WebSocket, logging every message both ways into the raw log. */
 const LoggedWebSocket = class extends WebSocket {
   constructor(url: string, init?: unknown) {
@@ -165,7 +178,10 @@ const LoggedWebSocket = class extends WebSocket {
   }
 
   override send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
-    if (typeof data === "string") logMessage("out", data);
+    if (typeof data === "string") {
+      logMessage("out", data);
+      noteSent(data);
+    }
     super.send(data as string);
   }
 } as unknown as WebSocketConstructor;
