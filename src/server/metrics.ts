@@ -243,7 +243,7 @@ export class Metrics {
   );
   readonly redisErrors = new Counter<"reason">(
     "proactive_redis_errors_total",
-    "Redis failures of the shared limits, by reason (timeout, error, unavailable, connection).",
+    "Redis failures of the shared limits, by reason (timeout, error, unavailable, connection, malformed).",
   );
   readonly redisFallbacks = new Counter<"op">(
     "proactive_redis_fallbacks_total",

@@ -173,7 +173,9 @@ export class UserLimits {
     localCount: () => number,
   ): Promise<boolean> {
     if (this.shared) {
-      const shared = await this.shared.acquireSession(userId, sessionId, this.maxSessionsPerUser);
+      const shared = await orUndefined(
+        this.shared.acquireSession(userId, sessionId, this.maxSessionsPerUser),
+      );
       if (shared !== undefined) {
         if (shared) this.#hold(userId);
         return shared;
@@ -212,7 +214,7 @@ export class UserLimits {
     return this.#takeLocal(userId);
   }
 
-  /** Adds an analysis outcome's cost to `userId`'s total for today. */
+  /** Adds what a model call was billed to `userId`'s total for today. */
   addCost(userId: string, usd: number): void {
     if (!this.#budget || !(usd > 0) || !Number.isFinite(usd)) return;
     // Kept here too, so a fallback while Redis is away still knows this process's share.
@@ -233,15 +235,27 @@ export class UserLimits {
 
   async #takeShared(shared: RedisLimits, userId: string): Promise<FrameVerdict> {
     const now = this.#now();
-    const verdict = await shared.takeFrame(userId, {
+    const verdict = await orUndefined(shared.takeFrame(userId, {
       framesPerMinute: this.framesPerMinute,
       dailyBudgetUsd: this.dailyBudgetUsd,
       day: utcDay(now),
-    });
+    }));
     if (verdict === undefined) return this.#takeLocal(userId);
     if (verdict.kind === "budget") {
       return { retryAfterMs: msUntilUtcMidnight(now), message: budgetMessage(this.dailyBudgetUsd) };
     }
     return verdict.kind === "rate" ? Math.max(1, verdict.waitMs) : 0;
+  }
+}
+
+/**
+ * The shared store's answer, or undefined (decide locally) if it rejected: it is not meant to,
+ * but a frame or an upgrade must get its answer whatever goes wrong there.
+ */
+async function orUndefined<T>(answer: Promise<T | undefined>): Promise<T | undefined> {
+  try {
+    return await answer;
+  } catch {
+    return undefined;
   }
 }

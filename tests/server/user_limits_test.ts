@@ -216,3 +216,42 @@ Deno.test({
     }
   },
 });
+
+/** Shared limits whose every answer is a rejection (they are not meant to reject, ever). */
+class RejectingLimits extends RedisLimits {
+  override acquireSession(): Promise<boolean | undefined> {
+    return Promise.reject(new Error("shared store failed"));
+  }
+
+  override takeFrame(): Promise<undefined> {
+    return Promise.reject(new Error("shared store failed"));
+  }
+}
+
+Deno.test("UserLimits: a rejection from the shared limits is decided by this process's own", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const shared = new RejectingLimits({
+    url: `redis://127.0.0.1:${port}`,
+    timeoutMs: 50,
+    leaseMs: 30_000,
+    log: silentLogger,
+    metrics: new Metrics(() => 0),
+  });
+  const limits = new UserLimits({
+    maxSessionsPerUser: 1,
+    framesPerMinute: 1,
+    dailyBudgetUsd: 0,
+    shared,
+    monotonic: () => 0,
+  });
+  try {
+    assert.equal(await limits.admitSession("ann", "s1", () => 0), true);
+    assert.equal(await limits.admitSession("ann", "s2", () => 1), false);
+    assert.equal(await limits.takeFrame("ann"), 0);
+    assert.equal(await limits.takeFrame("ann"), 60_000, "the local limiter decides");
+  } finally {
+    await limits.close();
+  }
+});
