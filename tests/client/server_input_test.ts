@@ -4,7 +4,13 @@
  * messages larger than the server accepts.
  */
 import assert from "node:assert/strict";
-import { ProactiveClient, type ProactiveClientOptions } from "../../src/client/client.ts";
+import {
+  type FrameFields,
+  type FrameOptions,
+  type FrameTerminal,
+  ProactiveClient,
+  type ProactiveClientOptions,
+} from "../../src/client/client.ts";
 import { ClientError } from "../../src/client/errors.ts";
 import { coerceTerminal } from "../../src/client/terminal.ts";
 import { OfflineModel } from "../../src/models/offline.ts";
@@ -29,6 +35,19 @@ async function connect(server: ScriptedServer, options: Partial<ProactiveClientO
   return { client, connection };
 }
 
+/** Starts a frame and waits until the server has it; its promise never goes unhandled. */
+async function sent(
+  client: ProactiveClient,
+  connection: { expect(type: "frame_event"): Promise<unknown> },
+  fields: FrameFields,
+  options?: FrameOptions,
+): Promise<{ frame: Promise<FrameTerminal> }> {
+  const frame = client.analyzeFrame(fields, options);
+  frame.catch(() => {}); // a failed assertion must not leave it unhandled
+  await connection.expect("frame_event");
+  return { frame };
+}
+
 Deno.test("ProactiveClient ends the frame on an off-schema terminal", async (t) => {
   await t.step("an analysis_outcome without usage (the reference server's)", async () => {
     await using server = new ScriptedServer();
@@ -37,9 +56,7 @@ Deno.test("ProactiveClient ends the frame on an off-schema terminal", async (t) 
       onEvent: (event) => event.kind === "ignored" && ignored.push(event.reason),
     });
     await using _client = client;
-    const frame = client.analyzeFrame({ screenshot_id: "a", app_name: "Mail" });
-    frame.catch(() => {}); // a failed assertion must not leave it unhandled
-    await connection.expect("frame_event");
+    const { frame } = await sent(client, connection, { screenshot_id: "a", app_name: "Mail" });
     connection.send({
       type: "analysis_outcome",
       outcome_kind: "no_task_found",
@@ -66,9 +83,7 @@ Deno.test("ProactiveClient ends the frame on an off-schema terminal", async (t) 
     await using server = new ScriptedServer();
     const { client, connection } = await connect(server);
     await using _client = client;
-    const frame = client.analyzeFrame({ screenshot_id: "a", app_name: "Mail" });
-    frame.catch(() => {}); // a failed assertion must not leave it unhandled
-    await connection.expect("frame_event");
+    const { frame } = await sent(client, connection, { screenshot_id: "a", app_name: "Mail" });
     connection.send({
       type: "server_error",
       code: "QUOTA_EXCEEDED",
@@ -87,9 +102,7 @@ Deno.test("ProactiveClient ends the frame on an off-schema terminal", async (t) 
     await using server = new ScriptedServer();
     const { client, connection } = await connect(server);
     await using _client = client;
-    const frame = client.analyzeFrame({ screenshot_id: "a", app_name: "Slack" });
-    frame.catch(() => {}); // a failed assertion must not leave it unhandled
-    await connection.expect("frame_event");
+    const { frame } = await sent(client, connection, { screenshot_id: "a", app_name: "Slack" });
     connection.send({
       type: "analysis_outcome",
       outcome_kind: "extract_task",
@@ -249,9 +262,9 @@ Deno.test("ProactiveClient never sends what the server would close the socket fo
       match_type: "vector" as const,
       relevance_score: i,
     }));
-    const frame = client.analyzeFrame({ screenshot_id: "a" }, { onToolCall: () => hits });
-    frame.catch(() => {}); // a failed assertion must not leave it unhandled
-    await connection.expect("frame_event");
+    const { frame } = await sent(client, connection, { screenshot_id: "a" }, {
+      onToolCall: () => hits,
+    });
     connection.send({
       type: "tool_call_request",
       request_id: "r1",
