@@ -71,11 +71,18 @@ export function isResponseTooLarge(err: unknown): boolean {
 }
 
 /**
- * `response` with a body that cannot be read past `limit` bytes: a declared length over it
- * fails at once (the body is cancelled unread), and a body that streams on errors with a
- * {@link ResponseTooLarge} at the first byte past the cap, which cancels the connection.
+ * `response` with a body that cannot be read past `limit` bytes. A declared length over it
+ * fails at once (the body is cancelled unread). A declared length within it, on a body sent
+ * as it is (no `content-encoding`), is returned untouched: the HTTP client delivers no more
+ * than the declared bytes (HTTP/1.1 stops there, HTTP/2 fails a stream that sends more). Any
+ * other body (chunked, or compressed, which Deno's fetch inflates past its declared length)
+ * is read here and fails with a {@link ResponseTooLarge} at the first chunk past the cap,
+ * which cancels the connection.
  */
-export function capResponse(response: Response, limit = MAX_RESPONSE_BYTES): Response {
+export async function capResponse(
+  response: Response,
+  limit = MAX_RESPONSE_BYTES,
+): Promise<Response> {
   const body = response.body;
   if (body === null) return response;
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
@@ -83,17 +90,30 @@ export function capResponse(response: Response, limit = MAX_RESPONSE_BYTES): Res
     body.cancel().catch(() => {});
     throw new ResponseTooLarge(limit);
   }
+  const encoding = response.headers.get("content-encoding");
+  if (Number.isFinite(declared) && (encoding === null || encoding === "identity")) {
+    return response;
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
   let seen = 0;
-  const counted = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > limit) controller.error(new ResponseTooLarge(limit));
-        else controller.enqueue(chunk);
-      },
-    }),
-  );
-  return new Response(counted, {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    seen += value.byteLength;
+    if (seen > limit) {
+      reader.cancel().catch(() => {});
+      throw new ResponseTooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(seen);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new Response(bytes, {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,

@@ -7,7 +7,8 @@
 /** One scripted answer. */
 export type ScriptedStep =
   | { json: unknown; status?: number; headers?: Record<string, string>; delayMs?: number }
-  | { text: string; status?: number; headers?: Record<string, string> }
+  /** A body as it is: text, or bytes (say, gzip with its `content-encoding` header). */
+  | { text: string | Uint8Array<ArrayBuffer>; status?: number; headers?: Record<string, string> }
   | { hang: true }
   /** A JSON-looking body that never ends: `prefix`, then 64 KiB chunks of `a` for as long as read. */
   | { endless: true; prefix?: string; status?: number };

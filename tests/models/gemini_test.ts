@@ -327,6 +327,12 @@ function candidateAnswer(parts: unknown[], finishReason = "STOP", usage?: FakeUs
 }
 
 /** Replies that are no answer: docs/protocol.md §4 makes them GEMINI_ERROR, not a decision. */
+/** `text` gzip-compressed, as a server that compresses its replies sends it. */
+async function gzip(text: string): Promise<Uint8Array<ArrayBuffer>> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 const UNREADABLE: Array<[string, GeminiStep, string]> = [
   [
     "a 200 whose body is not JSON",
@@ -362,6 +368,14 @@ const UNREADABLE: Array<[string, GeminiStep, string]> = [
     "body over the size cap",
   ],
   [
+    "a gzip body whose declared length is small and which inflates past the cap",
+    {
+      text: await gzip(JSON.stringify({ candidates: [], pad: "a".repeat(MAX_RESPONSE_BYTES) })),
+      headers: { "content-encoding": "gzip", "content-type": "application/json" },
+    },
+    "body over the size cap",
+  ],
+  [
     "a declared length over the cap",
     { text: JSON.stringify({ candidates: [], pad: "a".repeat(MAX_RESPONSE_BYTES) }) },
     "body over the size cap",
@@ -392,6 +406,20 @@ Deno.test("GeminiModel: a reply that cannot be read is GEMINI_ERROR after one re
       if (reason) assert.equal(logged[0].reason, reason);
     });
   }
+});
+
+Deno.test("GeminiModel: a gzip reply (length declared, inflated by fetch) is read in full", async () => {
+  // Padded past one read's chunk, so the body is put together from several.
+  const answer = functionCallAnswer("no_task_found", { context_summary: "compressed" });
+  const padded = { ...(answer as { json: object }).json, pad: "x".repeat(1_000_000) };
+  await using fake = new FakeGemini([{
+    text: await gzip(JSON.stringify(padded)),
+    headers: { "content-encoding": "gzip", "content-type": "application/json" },
+  }]);
+  const { terminal } = await analyze(fake);
+  const outcome = asOutcome(terminal);
+  assert.equal(outcome.outcome_kind, "no_task_found");
+  assert.equal(outcome.context_summary, "compressed");
 });
 
 Deno.test("GeminiModel: a malformed reply then a good one → the good outcome, both billed", async () => {
