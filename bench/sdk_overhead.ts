@@ -16,7 +16,8 @@
  * - **minimum**: what any client must do, and all the bare server does: `JSON.stringify` of
  *   the same body, image included, its UTF-8 bytes, and `JSON.parse` of the reply.
  *
- * `deno run --allow-read --allow-env --allow-net bench/sdk_overhead.ts [--calls N] [--json]`.
+ * `deno run --allow-read --allow-env --allow-net bench/sdk_overhead.ts [--calls N]
+ * [--image-bytes N] [--json]` (`--image-bytes 0`: frames without a screenshot).
  *
  * @module
  */
@@ -57,8 +58,13 @@ const REPLY = JSON.stringify({
   modelVersion: "gemini-2.5-flash",
 });
 
+const REPLY_LENGTH = new TextEncoder().encode(REPLY).length;
+
+/** The reply as a server sends it, its length declared. */
 function reply(): Response {
-  return new Response(REPLY, { headers: { "content-type": "application/json" } });
+  return new Response(REPLY, {
+    headers: { "content-type": "application/json", "content-length": String(REPLY_LENGTH) },
+  });
 }
 
 /** Median of `calls` timings of `call`, µs, after a warm-up of a fifth as many. */
@@ -74,9 +80,11 @@ async function median(calls: number, call: () => Promise<unknown>): Promise<numb
 }
 
 /** Measures the three ways (see the module doc). */
-export async function measureSdkOverhead(calls = 2_000): Promise<SdkOverhead> {
-  const imageBytes = 200 * 1024;
-  const base = fakeJpegBase64(imageBytes);
+export async function measureSdkOverhead(
+  calls = 2_000,
+  imageBytes = 200 * 1024,
+): Promise<SdkOverhead> {
+  const base = fakeJpegBase64(Math.max(imageBytes, 3));
   // Flat strings of their own, as JSON.parse makes them out of each message.
   const images = Array.from(
     { length: 32 },
@@ -91,7 +99,7 @@ export async function measureSdkOverhead(calls = 2_000): Promise<SdkOverhead> {
       appName: "Slack",
       windowTitle: "#design-review | Acme",
       ocrText: TYPICAL_OCR_TEXT,
-      jpegBase64: images[n++ % images.length]!,
+      ...(imageBytes > 0 ? { jpegBase64: images[n++ % images.length]! } : {}),
     },
     context,
     today: "2026-12-03",
@@ -110,10 +118,10 @@ export async function measureSdkOverhead(calls = 2_000): Promise<SdkOverhead> {
       thinkingBudget: 128,
       log: silentLogger,
     });
-    const signal = new AbortController().signal;
+    // A signal per call, as the server's: the SDK leaves a listener on it for every call.
     oursUs = await median(
       calls,
-      () => model.generate({ request: nextRequest(), turns: [] }, signal),
+      () => model.generate({ request: nextRequest(), turns: [] }, new AbortController().signal),
     );
   } finally {
     globalThis.fetch = realFetch;
@@ -123,10 +131,11 @@ export async function measureSdkOverhead(calls = 2_000): Promise<SdkOverhead> {
   const partsOf = () => {
     const request = nextRequest();
     const prompt = buildFramePromptParts(request);
+    const image = request.frame.jpegBase64;
     return [
       { text: prompt.context },
       { text: prompt.frame },
-      { inlineData: { mimeType: "image/jpeg", data: request.frame.jpegBase64! } },
+      ...(image === undefined ? [] : [{ inlineData: { mimeType: "image/jpeg", data: image } }]),
     ];
   };
   const ai = new GoogleGenAI({ apiKey: "bench-key", apiVersion: "v1beta" });
@@ -173,13 +182,22 @@ export function sdkOverheadTable(r: SdkOverhead): string {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { calls: { type: "string", default: "2000" }, json: { type: "boolean" } },
+    options: {
+      calls: { type: "string", default: "2000" },
+      "image-bytes": { type: "string", default: String(200 * 1024) },
+      json: { type: "boolean" },
+    },
   });
   const calls = Number(values.calls);
+  const imageBytes = Number(values["image-bytes"]);
   if (!Number.isSafeInteger(calls) || calls < 10) {
     console.error("sdk_overhead: --calls must be an integer of at least 10");
     Deno.exit(2);
   }
-  const result = await measureSdkOverhead(calls);
+  if (!Number.isSafeInteger(imageBytes) || imageBytes < 0) {
+    console.error("sdk_overhead: --image-bytes must be a whole number of bytes");
+    Deno.exit(2);
+  }
+  const result = await measureSdkOverhead(calls, imageBytes);
   console.log(values.json ? JSON.stringify(result, null, 2) : sdkOverheadTable(result));
 }
