@@ -113,10 +113,14 @@ export async function capResponse(
     bytes.set(chunk, at);
     at += chunk.byteLength;
   }
+  // The bytes as read: no longer the length nor the encoding the server declared.
+  const headers = new Headers(response.headers);
+  headers.delete("content-length");
+  headers.delete("content-encoding");
   return new Response(bytes, {
     status: response.status,
     statusText: response.statusText,
-    headers: response.headers,
+    headers,
   });
 }
 

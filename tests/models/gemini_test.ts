@@ -326,13 +326,13 @@ function candidateAnswer(parts: unknown[], finishReason = "STOP", usage?: FakeUs
   };
 }
 
-/** Replies that are no answer: docs/protocol.md §4 makes them GEMINI_ERROR, not a decision. */
 /** `text` gzip-compressed, as a server that compresses its replies sends it. */
 async function gzip(text: string): Promise<Uint8Array<ArrayBuffer>> {
   const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** Replies that are no answer: docs/protocol.md §4 makes them GEMINI_ERROR, not a decision. */
 const UNREADABLE: Array<[string, GeminiStep, string]> = [
   [
     "a 200 whose body is not JSON",
