@@ -84,9 +84,9 @@ export async function measureSdkOverhead(
   calls = 2_000,
   imageBytes = 200 * 1024,
 ): Promise<SdkOverhead> {
-  const base = fakeJpegBase64(Math.max(imageBytes, 3));
+  const base = imageBytes > 0 ? fakeJpegBase64(imageBytes) : "";
   // Flat strings of their own, as JSON.parse makes them out of each message.
-  const images = Array.from(
+  const images = base === "" ? [] : Array.from(
     { length: 32 },
     (_, i) =>
       JSON.parse(JSON.stringify(`${"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"[i]}${base.slice(1)}`)),
@@ -95,11 +95,11 @@ export async function measureSdkOverhead(
   let n = 0;
   const nextRequest = (): AnalysisRequest => ({
     frame: {
-      frameId: `f${n}`,
+      frameId: `f${n++}`,
       appName: "Slack",
       windowTitle: "#design-review | Acme",
       ocrText: TYPICAL_OCR_TEXT,
-      ...(imageBytes > 0 ? { jpegBase64: images[n++ % images.length]! } : {}),
+      ...(images.length > 0 ? { jpegBase64: images[n % images.length]! } : {}),
     },
     context,
     today: "2026-12-03",

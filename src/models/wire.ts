@@ -95,7 +95,7 @@ export async function capResponse(
     return response;
   }
   const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let seen = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -107,17 +107,11 @@ export async function capResponse(
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(seen);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
   // The bytes as read: no longer the length nor the encoding the server declared.
   const headers = new Headers(response.headers);
   headers.delete("content-length");
   headers.delete("content-encoding");
-  return new Response(bytes, {
+  return new Response(new Blob(chunks), {
     status: response.status,
     statusText: response.statusText,
     headers,
